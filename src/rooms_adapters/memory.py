@@ -1,0 +1,238 @@
+"""In-memory adapters for every port, shipped so that tests and other services can use them.
+
+They pass the same contract suites as the PostgreSQL and Redis adapters
+(``tests/contracts``). Rollback is real: a Unit of Work stages its writes and
+publishes them only on commit. Keys and codes held by an open Unit of Work
+block others the way row locks do in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from rooms_domain.errors import IdempotencyKeyReused, RequestInProgress, StoreUnavailable
+from rooms_domain.live_state import LiveRoomView
+from rooms_domain.model import RequestId, Room, RoomCode, RoomCreated, RoomId, UserId
+from rooms_domain.ports import Claim, Completed, Fresh, Listener
+
+logger = logging.getLogger(__name__)
+
+IdempotencyKey = tuple[UserId, RequestId]
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    fingerprint: str
+    result: RoomCreated
+
+
+@dataclass
+class MemoryDatabase:
+    """What PostgreSQL would hold, plus the locks open transactions would hold."""
+
+    users: dict[UserId, str] = field(default_factory=dict)
+    rooms: dict[RoomId, Room] = field(default_factory=dict)
+    idempotency: dict[IdempotencyKey, IdempotencyRecord] = field(default_factory=dict)
+    lock_wait_s: float = 0.2
+    unavailable: bool = False
+    held_keys: set[IdempotencyKey] = field(default_factory=set)
+    held_codes: set[RoomCode] = field(default_factory=set)
+    _released: asyncio.Condition | None = None
+
+    def add_user(self, user_id: UserId, display_name: str) -> None:
+        self.users[user_id] = display_name
+
+    def codes(self) -> set[RoomCode]:
+        return {room.code for room in self.rooms.values()}
+
+    @property
+    def released(self) -> asyncio.Condition:
+        # Created lazily: a Condition binds to the running loop on first use.
+        if self._released is None:
+            self._released = asyncio.Condition()
+        return self._released
+
+    def check_available(self) -> None:
+        if self.unavailable:
+            raise StoreUnavailable("the in-memory store was told to be unavailable")
+
+
+class MemoryUnitOfWork:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+        self._rooms: dict[RoomId, Room] = {}
+        self._records: dict[IdempotencyKey, IdempotencyRecord] = {}
+        self._keys: set[IdempotencyKey] = set()
+        self._codes: set[RoomCode] = set()
+        self.committed = False
+        self.idempotency = MemoryIdempotencyStore(db, self)
+        self.rooms = MemoryRoomRepository(db, self)
+        self.users = MemoryUserDirectory(db)
+
+    async def __aenter__(self) -> Self:
+        self._db.check_available()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._release()
+
+    async def commit(self) -> None:
+        self._db.check_available()
+        self._db.rooms.update(self._rooms)
+        self._db.idempotency.update(self._records)
+        self.committed = True
+        await self._release()
+
+    async def _release(self) -> None:
+        self._db.held_keys -= self._keys
+        self._db.held_codes -= self._codes
+        self._keys.clear()
+        self._codes.clear()
+        self._rooms.clear()
+        self._records.clear()
+        async with self._db.released:
+            self._db.released.notify_all()
+
+
+class MemoryIdempotencyStore:
+    def __init__(self, db: MemoryDatabase, uow: MemoryUnitOfWork) -> None:
+        self._db = db
+        self._uow = uow
+
+    async def claim(self, user_id: UserId, request_id: RequestId, fingerprint: str) -> Claim:
+        self._db.check_available()
+        key = (user_id, request_id)
+        if key in self._db.held_keys and key not in self._uow._keys:
+            await self._wait_for_release(key)
+        record = self._db.idempotency.get(key)
+        if record is not None:
+            if record.fingerprint != fingerprint:
+                raise IdempotencyKeyReused(f"request {request_id} was used for another payload")
+            return Completed(record.result)
+        self._db.held_keys.add(key)
+        self._uow._keys.add(key)
+        return Fresh()
+
+    async def _wait_for_release(self, key: IdempotencyKey) -> None:
+        try:
+            async with asyncio.timeout(self._db.lock_wait_s), self._db.released:
+                await self._db.released.wait_for(lambda: key not in self._db.held_keys)
+        except TimeoutError:
+            raise RequestInProgress(f"request {key[1]} is still being processed") from None
+
+    async def complete(
+        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
+    ) -> None:
+        self._db.check_available()
+        key = (user_id, request_id)
+        if key not in self._uow._keys:
+            raise RuntimeError("complete() of a key this Unit of Work did not claim")
+        self._uow._records[key] = IdempotencyRecord(fingerprint, result)
+
+
+class MemoryRoomRepository:
+    def __init__(self, db: MemoryDatabase, uow: MemoryUnitOfWork) -> None:
+        self._db = db
+        self._uow = uow
+
+    async def add_if_code_free(self, room: Room) -> bool:
+        self._db.check_available()
+        if room.owner_user_id not in self._db.users:
+            raise ValueError(f"owner {room.owner_user_id} is not a user (foreign key)")
+        if room.room_id in self._db.rooms or room.room_id in self._uow._rooms:
+            raise ValueError(f"room {room.room_id} exists (primary key)")
+        if room.code in self._db.codes() or room.code in self._db.held_codes:
+            return False
+        self._db.held_codes.add(room.code)
+        self._uow._codes.add(room.code)
+        self._uow._rooms[room.room_id] = room
+        return True
+
+    async def get(self, room_id: RoomId) -> Room | None:
+        self._db.check_available()
+        return self._uow._rooms.get(room_id) or self._db.rooms.get(room_id)
+
+    async def code_taken(self, code: RoomCode) -> bool:
+        self._db.check_available()
+        return code in self._db.codes() or code in self._uow._codes
+
+
+class MemoryUserDirectory:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    async def display_name(self, user_id: UserId) -> str | None:
+        self._db.check_available()
+        return self._db.users.get(user_id)
+
+
+class MemoryUnitOfWorkFactory:
+    """Callable that opens a Unit of Work on one shared :class:`MemoryDatabase`."""
+
+    def __init__(self, db: MemoryDatabase | None = None) -> None:
+        self.db = db if db is not None else MemoryDatabase()
+
+    def __call__(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self.db)
+
+
+class MemoryLiveStateCache:
+    """A dict of views; can be told to fail or to hang, as a sick Redis would."""
+
+    def __init__(self) -> None:
+        self.views: dict[RoomId, LiveRoomView] = {}
+        self.fail_with: Exception | None = None
+        self.hang = False
+
+    async def room_created(self, room_id: RoomId, view: LiveRoomView) -> None:
+        await self._misbehave()
+        self.views[room_id] = view
+
+    async def read(self, room_id: RoomId) -> LiveRoomView | None:
+        await self._misbehave()
+        return self.views.get(room_id)
+
+    async def _misbehave(self) -> None:
+        if self.hang:
+            await asyncio.Event().wait()
+        if self.fail_with is not None:
+            raise self.fail_with
+
+
+class MemorySubscription:
+    def __init__(self, events: MemoryRoomEvents, room_id: RoomId, listener: Listener) -> None:
+        self._events = events
+        self._room_id = room_id
+        self._listener = listener
+
+    async def close(self) -> None:
+        self._events.listeners[self._room_id].discard(self._listener)
+
+
+class MemoryRoomEvents:
+    """Room channels within one process."""
+
+    def __init__(self) -> None:
+        self.listeners: defaultdict[RoomId, set[Listener]] = defaultdict(set)
+
+    async def subscribe(self, room_id: RoomId, listener: Listener) -> MemorySubscription:
+        self.listeners[room_id].add(listener)
+        return MemorySubscription(self, room_id, listener)
+
+    async def publish(self, room_id: RoomId, message: str) -> None:
+        for listener in list(self.listeners.get(room_id, ())):
+            try:
+                await listener(message)
+            except Exception:
+                # One broken listener must not starve the others of the event.
+                logger.exception("room event listener failed for room %s", room_id)

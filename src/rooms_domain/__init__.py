@@ -1,0 +1,95 @@
+"""rooms_domain: the pure core of the rooms service (stdlib only).
+
+Other services import this package directly: build a :class:`CreateRoom` with
+adapters (``rooms_adapters.memory`` for tests) and call it with a
+:class:`CreateRoomCommand`.
+"""
+
+from rooms_domain.codes import ScriptedCodeGenerator, SecureCodeGenerator, normalise
+from rooms_domain.commands import CreateRoomCommand
+from rooms_domain.create_room import CreateRoom, CreateRoomOutcome
+from rooms_domain.errors import (
+    CodeSpaceExhausted,
+    IdempotencyKeyReused,
+    Problem,
+    RequestInProgress,
+    RoomsError,
+    StoreUnavailable,
+    UnknownUser,
+    ValidationFailed,
+)
+from rooms_domain.live_state import LiveRoomView
+from rooms_domain.model import (
+    Readiness,
+    RequestId,
+    Room,
+    RoomCode,
+    RoomCreated,
+    RoomId,
+    RoomSettings,
+    RoomStatus,
+    Seat,
+    SeatStatus,
+    UserId,
+    Visibility,
+)
+from rooms_domain.ports import (
+    Claim,
+    Clock,
+    CodeGenerator,
+    Completed,
+    Fresh,
+    IdempotencyStore,
+    LiveStateCache,
+    RoomEvents,
+    RoomRepository,
+    Subscription,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UserDirectory,
+)
+from rooms_domain.system_clock import SystemClock
+
+__all__ = [
+    "Claim",
+    "Clock",
+    "CodeGenerator",
+    "CodeSpaceExhausted",
+    "Completed",
+    "CreateRoom",
+    "CreateRoomCommand",
+    "CreateRoomOutcome",
+    "Fresh",
+    "IdempotencyKeyReused",
+    "IdempotencyStore",
+    "LiveRoomView",
+    "LiveStateCache",
+    "Problem",
+    "Readiness",
+    "RequestId",
+    "RequestInProgress",
+    "Room",
+    "RoomCode",
+    "RoomCreated",
+    "RoomEvents",
+    "RoomId",
+    "RoomRepository",
+    "RoomSettings",
+    "RoomStatus",
+    "RoomsError",
+    "ScriptedCodeGenerator",
+    "Seat",
+    "SeatStatus",
+    "SecureCodeGenerator",
+    "StoreUnavailable",
+    "Subscription",
+    "SystemClock",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "UnknownUser",
+    "UserDirectory",
+    "UserId",
+    "ValidationFailed",
+    "Visibility",
+    "normalise",
+]

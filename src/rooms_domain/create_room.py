@@ -1,0 +1,118 @@
+"""The CreateRoom use case: the only orchestration in the domain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+from rooms_domain.commands import CreateRoomCommand
+from rooms_domain.errors import CodeSpaceExhausted, UnknownUser
+from rooms_domain.live_state import LiveRoomView
+from rooms_domain.model import Room, RoomCreated, RoomId, RoomSettings
+from rooms_domain.ports import (
+    Clock,
+    CodeGenerator,
+    Completed,
+    LiveStateCache,
+    RoomRepository,
+    UnitOfWorkFactory,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRoomOutcome:
+    """What happened, for logs and metrics; the caller answers with ``result``."""
+
+    result: RoomCreated
+    replayed: bool
+    code_draws: int
+
+
+class CreateRoom:
+    """Create a private room: durable first, then the live view, best effort.
+
+    Stateless between calls: one instance serves every connection, and each
+    call opens its own Unit of Work.
+    """
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        codes: CodeGenerator,
+        live_state: LiveStateCache,
+        clock: Clock,
+        max_code_draws: int = 8,
+        live_state_timeout_s: float = 0.5,
+    ) -> None:
+        if max_code_draws < 1:
+            raise ValueError("max_code_draws must be at least 1")
+        self._uow_factory = uow_factory
+        self._codes = codes
+        self._live_state = live_state
+        self._clock = clock
+        self._max_code_draws = max_code_draws
+        self._live_state_timeout_s = live_state_timeout_s
+
+    async def __call__(self, cmd: CreateRoomCommand) -> RoomCreated:
+        return (await self.run(cmd)).result
+
+    async def run(self, cmd: CreateRoomCommand) -> CreateRoomOutcome:
+        # Rules first: a request that breaks one touches no store.
+        settings = RoomSettings.checked(
+            visibility=cmd.visibility,
+            max_players=cmd.max_players,
+            ruleset_id=cmd.ruleset_id,
+            ruleset_config=cmd.ruleset_config,
+        )
+        fingerprint = cmd.fingerprint()
+        async with self._uow_factory() as uow:
+            claim = await uow.idempotency.claim(cmd.user_id, cmd.request_id, fingerprint)
+            if isinstance(claim, Completed):
+                return CreateRoomOutcome(claim.result, replayed=True, code_draws=0)
+            display_name = await uow.users.display_name(cmd.user_id)
+            if display_name is None:
+                raise UnknownUser(f"no user {cmd.user_id}")
+            room, draws = await self._insert_with_free_code(uow.rooms, cmd, settings)
+            result = RoomCreated(room.room_id, room.code)
+            await uow.idempotency.complete(cmd.user_id, cmd.request_id, fingerprint, result)
+            await uow.commit()
+        view = LiveRoomView.of_new_room(
+            room, host_display_name=display_name, created_at_ms=self._clock.now_ms()
+        )
+        await self._publish_live_state(room.room_id, view)
+        return CreateRoomOutcome(result, replayed=False, code_draws=draws)
+
+    async def _insert_with_free_code(
+        self, repo: RoomRepository, cmd: CreateRoomCommand, settings: RoomSettings
+    ) -> tuple[Room, int]:
+        room = Room.open(
+            room_id=RoomId(uuid.uuid4()),
+            owner=cmd.user_id,
+            code=self._codes.next_code(),
+            settings=settings,
+        )
+        for draw in range(1, self._max_code_draws + 1):
+            if draw > 1:
+                room = room.with_code(self._codes.next_code())
+            if await repo.add_if_code_free(room):
+                return room, draw
+        raise CodeSpaceExhausted(f"no free code in {self._max_code_draws} draws")
+
+    async def _publish_live_state(self, room_id: RoomId, view: LiveRoomView) -> None:
+        # The durable store is the truth and the room is committed: a cache that
+        # fails or hangs must cost the caller at most the bound, never the answer.
+        try:
+            async with asyncio.timeout(self._live_state_timeout_s):
+                await self._live_state.room_created(room_id, view)
+        except Exception:
+            logger.warning(
+                "live state not written for room %s",
+                room_id,
+                exc_info=True,
+                extra={"room_id": str(room_id)},
+            )

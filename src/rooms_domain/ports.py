@@ -1,0 +1,146 @@
+"""The ports: what the domain needs from the outside world, and nothing more.
+
+A Unit of Work owns one transaction; the stores it exposes all act inside it.
+Adapters implement these Protocols; ``rooms_adapters.memory`` holds fakes
+that pass the same contract suites as the real adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from rooms_domain.live_state import LiveRoomView
+from rooms_domain.model import RequestId, Room, RoomCode, RoomCreated, RoomId, UserId
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """The key was free and is now held by this Unit of Work."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The key was completed earlier; ``result`` is the stored answer."""
+
+    result: RoomCreated
+
+
+Claim = Fresh | Completed
+
+
+class IdempotencyStore(Protocol):
+    """Records of (user, request id); one per request that ever committed."""
+
+    async def claim(self, user_id: UserId, request_id: RequestId, fingerprint: str) -> Claim:
+        """Hold the key, or return the completed answer.
+
+        Raises IdempotencyKeyReused when the key was completed for another
+        fingerprint, and RequestInProgress when another Unit of Work holds it
+        for longer than the store is willing to wait.
+        """
+        ...
+
+    async def complete(
+        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
+    ) -> None:
+        """Mark a key held by this Unit of Work as completed with its answer."""
+        ...
+
+
+class RoomRepository(Protocol):
+    """Durable rooms with their seats; join codes are unique over all rooms."""
+
+    async def add_if_code_free(self, room: Room) -> bool:
+        """Insert the room and its seats unless its code is taken; say whether it was inserted.
+
+        A taken code must not spoil the transaction: the caller draws again.
+        """
+        ...
+
+    async def get(self, room_id: RoomId) -> Room | None:
+        """The room with its seats, or None."""
+        ...
+
+    async def code_taken(self, code: RoomCode) -> bool:
+        """Whether any room holds this code."""
+        ...
+
+
+class UserDirectory(Protocol):
+    """The platform's users, read-only to this service."""
+
+    async def display_name(self, user_id: UserId) -> str | None:
+        """The user's display name, or None when there is no such user."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Leaving the ``async with`` without :meth:`commit` rolls back."""
+
+    idempotency: IdempotencyStore
+    rooms: RoomRepository
+    users: UserDirectory
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None:
+        """Make every change of this Unit of Work durable, at once."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class CodeGenerator(Protocol):
+    def next_code(self) -> RoomCode:
+        """A candidate join code; uniqueness is the repository's to check."""
+        ...
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int:
+        """Milliseconds since the Unix epoch."""
+        ...
+
+
+class LiveStateCache(Protocol):
+    """The live view of rooms; derived from the durable store, so losing it loses nothing."""
+
+    async def room_created(self, room_id: RoomId, view: LiveRoomView) -> None:
+        """Write the whole view of a new room in one atomic step; safe to repeat."""
+        ...
+
+    async def read(self, room_id: RoomId) -> LiveRoomView | None:
+        """The stored view, or None when the room has none."""
+        ...
+
+
+Listener = Callable[[str], Awaitable[None]]
+
+
+class Subscription(Protocol):
+    async def close(self) -> None:
+        """Stop delivering to the listener; safe to call twice."""
+        ...
+
+
+class RoomEvents(Protocol):
+    """Publish/subscribe on each room's event channel, across server instances."""
+
+    async def subscribe(self, room_id: RoomId, listener: Listener) -> Subscription:
+        """Deliver every message later published for the room to ``listener``."""
+        ...
+
+    async def publish(self, room_id: RoomId, message: str) -> None:
+        """Send a message to every listener of the room, in every process."""
+        ...

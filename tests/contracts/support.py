@@ -1,0 +1,39 @@
+"""Helpers shared by the contract suites."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+from rooms_domain import RequestId, Room, RoomCode, RoomId, RoomSettings, UserId, Visibility
+
+MakeUser = Callable[[str], Awaitable[UserId]]
+
+
+def new_room(
+    owner: UserId, code: str, *, max_players: int = 4, config: dict[str, object] | None = None
+) -> Room:
+    settings = RoomSettings(Visibility.PRIVATE, max_players, "classic", config or {})
+    return Room.open(
+        room_id=RoomId(uuid.uuid4()), owner=owner, code=RoomCode(code), settings=settings
+    )
+
+
+def new_request_id() -> RequestId:
+    return RequestId(uuid.uuid4())
+
+
+def random_code() -> str:
+    from rooms_domain import SecureCodeGenerator
+
+    return str(SecureCodeGenerator().next_code())
+
+
+async def eventually(check: Callable[[], bool], *, within_s: float = 5.0) -> None:
+    """Poll until ``check()`` holds; a bound on failure, not a timing assertion."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition did not hold in time")
+        await asyncio.sleep(0.01)

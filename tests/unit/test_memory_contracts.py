@@ -1,0 +1,56 @@
+"""The contract suites against the in-memory adapters."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from rooms_adapters.memory import (
+    MemoryDatabase,
+    MemoryLiveStateCache,
+    MemoryRoomEvents,
+    MemoryUnitOfWorkFactory,
+)
+from rooms_domain import UserId
+from tests.contracts.live_state import LiveStateCacheContract
+from tests.contracts.room_events import RoomEventsContract
+from tests.contracts.support import MakeUser
+from tests.contracts.unit_of_work import UnitOfWorkContract
+
+
+@pytest.fixture
+def uow_factory() -> MemoryUnitOfWorkFactory:
+    return MemoryUnitOfWorkFactory(MemoryDatabase(lock_wait_s=0.2))
+
+
+@pytest.fixture
+def make_user(uow_factory: MemoryUnitOfWorkFactory) -> MakeUser:
+    async def make(name: str) -> UserId:
+        user_id = UserId(uuid.uuid4())
+        uow_factory.db.add_user(user_id, name)
+        return user_id
+
+    return make
+
+
+@pytest.fixture
+def live_state() -> MemoryLiveStateCache:
+    return MemoryLiveStateCache()
+
+
+@pytest.fixture
+def room_events() -> MemoryRoomEvents:
+    return MemoryRoomEvents()
+
+
+class TestMemoryUnitOfWork(UnitOfWorkContract):
+    pass
+
+
+class TestMemoryLiveStateCache(LiveStateCacheContract):
+    pass
+
+
+class TestMemoryRoomEvents(RoomEventsContract):
+    pass
