@@ -43,8 +43,11 @@ _BLOCKED_WORDS = (
 
 def normalise(typed: str) -> RoomCode:
     """Turn a code typed by a person into the canonical code, or raise ``ValueError``."""
-    cleaned = typed.strip().replace(" ", "").replace("-", "").upper().translate(_TYPO_FIXES)
-    return RoomCode(cleaned)
+    cleaned = typed.strip().replace(" ", "").replace("-", "")
+    # upper() expands some letters ("ß" -> "SS"), which could make a code of a wrong length.
+    if not cleaned.isascii():
+        raise ValueError("a room code holds only letters and digits")
+    return RoomCode(cleaned.upper().translate(_TYPO_FIXES))
 
 
 def is_blocked(code: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -93,17 +94,18 @@ class RoomSettings:
         if problems:
             raise ValidationFailed(problems)
         assert isinstance(max_players, int) and isinstance(ruleset_id, str)
-        assert isinstance(ruleset_config, dict)
-        return cls(Visibility.PRIVATE, max_players, ruleset_id, ruleset_config)
+        # A deep copy through JSON: later changes to the caller's dict must not
+        # reach a room that is already stored.
+        config = json.loads(compact_json(ruleset_config))
+        return cls(Visibility.PRIVATE, max_players, ruleset_id, config)
 
 
 def _ruleset_config_problems(config: object) -> list[Problem]:
     if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
         return [Problem("ruleset_config", "must be a JSON object")]
-    try:
-        size = len(compact_json(config).encode())
-    except (TypeError, ValueError):
+    if not _is_json(config):
         return [Problem("ruleset_config", "must hold only JSON values")]
+    size = len(compact_json(config).encode())
     if size > MAX_RULESET_CONFIG_BYTES:
         return [
             Problem(
@@ -112,6 +114,19 @@ def _ruleset_config_problems(config: object) -> list[Problem]:
             )
         ]
     return []
+
+
+def _is_json(value: object) -> bool:
+    """Strictly JSON: ``json.dumps`` would quietly turn tuples into lists and int keys into str."""
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_is_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,9 +80,15 @@ class UserDirectory(Protocol):
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``async with`` without :meth:`commit` rolls back."""
 
-    idempotency: IdempotencyStore
-    rooms: RoomRepository
-    users: UserDirectory
+    # Read-only properties, so adapters may expose their own concrete stores.
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+
+    @property
+    def rooms(self) -> RoomRepository: ...
+
+    @property
+    def users(self) -> UserDirectory: ...
 
     async def __aenter__(self) -> Self: ...
 

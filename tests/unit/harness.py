@@ -1,0 +1,97 @@
+"""A CreateRoom wired to the in-memory adapters, and what the unit tests read back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rooms_adapters.memory import (
+    MemoryDatabase,
+    MemoryLiveStateCache,
+    MemoryUnitOfWorkFactory,
+)
+from rooms_domain import (
+    CodeGenerator,
+    CreateRoom,
+    CreateRoomCommand,
+    RequestId,
+    Room,
+    SecureCodeGenerator,
+    UnitOfWorkFactory,
+    UserId,
+)
+
+NOW_MS = 1_764_000_000_123
+
+
+class FixedClock:
+    def __init__(self, now_ms: int = NOW_MS) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+
+@dataclass
+class Harness:
+    db: MemoryDatabase
+    cache: MemoryLiveStateCache
+    codes: CodeGenerator
+    clock: FixedClock
+    create_room: CreateRoom
+
+    def add_user(self, name: str = "Ann") -> UserId:
+        user_id = UserId(uuid.uuid4())
+        self.db.add_user(user_id, name)
+        return user_id
+
+    def rooms_of(self, user_id: UserId) -> list[Room]:
+        return [room for room in self.db.rooms.values() if room.owner_user_id == user_id]
+
+    def assert_nothing_written(self) -> None:
+        """No room, no idempotency record, no live view, and no lock left held."""
+        assert self.db.rooms == {}
+        assert self.db.idempotency == {}
+        assert self.cache.views == {}
+        assert self.db.held_keys == set()
+        assert self.db.held_codes == set()
+
+
+def new_request_id() -> RequestId:
+    return RequestId(uuid.uuid4())
+
+
+def command(
+    user_id: UserId, request_id: RequestId | None = None, **payload: object
+) -> CreateRoomCommand:
+    """A create_room command; ``ruleset_id`` is "classic" unless given."""
+    fields: dict[str, object] = {"ruleset_id": "classic", **payload}
+    return CreateRoomCommand(
+        user_id=user_id,
+        request_id=request_id if request_id is not None else new_request_id(),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def make_harness(
+    *,
+    codes: CodeGenerator | None = None,
+    max_code_draws: int = 8,
+    live_state_timeout_s: float = 0.05,
+    lock_wait_s: float = 0.2,
+    uow_factory: Callable[[MemoryDatabase], UnitOfWorkFactory] = MemoryUnitOfWorkFactory,
+) -> Harness:
+    db = MemoryDatabase(lock_wait_s=lock_wait_s)
+    cache = MemoryLiveStateCache()
+    codes = codes if codes is not None else SecureCodeGenerator()
+    clock = FixedClock()
+    create_room = CreateRoom(
+        uow_factory=uow_factory(db),
+        codes=codes,
+        live_state=cache,
+        clock=clock,
+        max_code_draws=max_code_draws,
+        live_state_timeout_s=live_state_timeout_s,
+    )
+    return Harness(db, cache, codes, clock, create_room)
