@@ -118,14 +118,17 @@ def _ruleset_config_problems(config: object) -> list[Problem]:
 
 def _is_json(value: object) -> bool:
     """Strictly JSON: ``json.dumps`` would quietly turn tuples into lists and int keys into str."""
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        # PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail at insert.
+        return "\x00" not in value
+    if value is None or isinstance(value, bool | int):
         return True
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list):
         return all(_is_json(item) for item in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+        return all(isinstance(k, str) and _is_json(k) and _is_json(v) for k, v in value.items())
     return False
 
 

@@ -165,6 +165,8 @@ def test_ruleset_config_must_be_an_object_with_string_keys(ruleset_config: objec
         pytest.param({"a": {1, 2}}, id="set"),
         pytest.param({"a": b"bytes"}, id="bytes"),
         pytest.param({"a": {1: "x", "b": 2}}, id="nested-mixed-keys"),
+        pytest.param({"a": "nul\x00inside"}, id="nul-in-string"),
+        pytest.param({"k\x00": 1}, id="nul-in-key"),
     ],
 )
 def test_ruleset_config_must_hold_only_json_values(ruleset_config: object) -> None:

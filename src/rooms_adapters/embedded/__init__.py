@@ -1,0 +1,1 @@
+"""Database servers started from Python wheels, for machines that have none installed."""

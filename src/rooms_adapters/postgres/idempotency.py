@@ -1,0 +1,94 @@
+"""IdempotencyStore over ``ws_idempotency``: the row lock is the "in progress" signal.
+
+A claim inserts the key as ``in_progress`` and so holds its row lock until the
+Unit of Work ends. A concurrent claim of the same key waits on that lock (up to
+``lock_timeout``), then sees the committed outcome: replay when the holder
+completed, a fresh claim when it rolled back, ``RequestInProgress`` when the
+wait ran out. A rolled-back claim leaves no row, so a failed request can run
+again. The schema has no column for the payload's fingerprint, so it is kept
+inside ``response_payload`` (``{"fingerprint": ..., "result": ...}``); only
+``result`` is ever given back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from asyncpg import exceptions as pg
+
+from rooms_adapters.postgres.errors import translated
+from rooms_domain.errors import IdempotencyKeyReused, RequestInProgress, UnknownUser
+from rooms_domain.model import RequestId, RoomCreated, UserId
+from rooms_domain.ports import Claim, Completed, Fresh
+
+if TYPE_CHECKING:
+    from rooms_adapters.postgres.pool import Connection
+
+_CLAIM = """
+INSERT INTO ws_idempotency (user_id, request_id, status, response_payload)
+VALUES ($1, $2, 'in_progress', $3)
+ON CONFLICT (user_id, request_id) DO NOTHING
+RETURNING true
+"""
+_READ = """
+SELECT status::text, response_payload FROM ws_idempotency
+WHERE user_id = $1 AND request_id = $2
+"""
+# 'failed' is in the story's enum but never written by this service: treat
+# such a row as a request that may run again.
+_RECLAIM_FAILED = """
+UPDATE ws_idempotency SET status = 'in_progress', response_payload = $3
+WHERE user_id = $1 AND request_id = $2 AND status = 'failed'
+RETURNING true
+"""
+_COMPLETE = """
+UPDATE ws_idempotency SET status = 'completed', response_payload = $3
+WHERE user_id = $1 AND request_id = $2 AND status = 'in_progress'
+RETURNING true
+"""
+
+
+class PostgresIdempotencyStore:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def claim(self, user_id: UserId, request_id: RequestId, fingerprint: str) -> Claim:
+        with translated(self._conn):
+            try:
+                held = await self._conn.fetchval(
+                    _CLAIM, user_id, request_id, {"fingerprint": fingerprint}
+                )
+            except pg.LockNotAvailableError as exc:
+                raise RequestInProgress(f"request {request_id} is still being processed") from exc
+            except pg.ForeignKeyViolationError as exc:
+                raise UnknownUser(f"no user {user_id}") from exc
+            if held:
+                return Fresh()
+            return await self._settled(user_id, request_id, fingerprint)
+
+    async def _settled(self, user_id: UserId, request_id: RequestId, fingerprint: str) -> Claim:
+        """The outcome of a key some other Unit of Work claimed and has since finished."""
+        row = await self._conn.fetchrow(_READ, user_id, request_id)
+        if row is None or row["status"] == "in_progress":
+            # Gone between two statements, or committed unfinished by some other
+            # writer: either way, nothing to replay yet.
+            raise RequestInProgress(f"request {request_id} is still being processed")
+        payload = row["response_payload"]
+        if row["status"] == "failed":
+            if await self._conn.fetchval(
+                _RECLAIM_FAILED, user_id, request_id, {"fingerprint": fingerprint}
+            ):
+                return Fresh()
+            raise RequestInProgress(f"request {request_id} is still being processed")
+        if not isinstance(payload, dict) or payload.get("fingerprint") != fingerprint:
+            raise IdempotencyKeyReused(f"request {request_id} was used for another payload")
+        return Completed(RoomCreated.from_payload(payload["result"]))
+
+    async def complete(
+        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
+    ) -> None:
+        payload = {"fingerprint": fingerprint, "result": result.to_payload()}
+        with translated(self._conn):
+            done = await self._conn.fetchval(_COMPLETE, user_id, request_id, payload)
+        if not done:
+            raise RuntimeError("complete() of a key this Unit of Work did not claim")

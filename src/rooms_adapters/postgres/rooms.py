@@ -1,0 +1,137 @@
+"""RoomRepository over ``rooms`` and ``room_seats``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from asyncpg import exceptions as pg
+
+from rooms_adapters.postgres.errors import translated
+from rooms_domain.errors import UnknownUser
+from rooms_domain.model import (
+    Readiness,
+    Room,
+    RoomCode,
+    RoomId,
+    RoomSettings,
+    RoomStatus,
+    Seat,
+    SeatStatus,
+    Visibility,
+)
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from rooms_adapters.postgres.pool import Connection
+
+# One statement, one round trip: the room and its seats, or nothing at all.
+# ON CONFLICT (code) DO NOTHING turns a taken code into "no row" instead of a
+# unique violation, which would abort the whole transaction (the idempotency
+# claim with it). Against a concurrent insert of the same code that has not
+# committed yet, PostgreSQL waits for that transaction, then decides.
+# Enums travel as text and the seats as one JSON array: asyncpg knows both
+# types already, so a fresh connection spends no round trips introspecting
+# enum and array types.
+_ADD_IF_CODE_FREE = """
+WITH room AS (
+    INSERT INTO rooms (room_id, owner_user_id, code, visibility, status,
+                       max_players, ruleset_id, ruleset_config, version)
+    VALUES ($1, $2, $3, $4::text::room_visibility, $5::text::room_status,
+            $6, $7, $8, $9)
+    ON CONFLICT (code) DO NOTHING
+    RETURNING room_id
+), seats AS (
+    INSERT INTO room_seats (room_id, seat_index, status, user_id, is_host, ready)
+    SELECT room.room_id, s.seat_index, s.status, s.user_id, s.is_host, s.ready
+    FROM room, jsonb_to_recordset($10::jsonb) AS s (
+        seat_index smallint, status seat_status, user_id uuid, is_host boolean,
+        ready seat_ready)
+)
+SELECT EXISTS (SELECT FROM room)
+"""
+_GET = """
+SELECT r.owner_user_id, r.code, r.visibility::text, r.status::text, r.max_players,
+       r.ruleset_id, r.ruleset_config, r.version,
+       s.seat_index, s.status::text AS seat_status, s.user_id, s.is_host, s.ready::text
+FROM rooms r LEFT JOIN room_seats s USING (room_id)
+WHERE r.room_id = $1
+ORDER BY s.seat_index
+"""
+_CODE_TAKEN = "SELECT EXISTS (SELECT FROM rooms WHERE code = $1)"
+
+
+class PostgresRoomRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add_if_code_free(self, room: Room) -> bool:
+        settings = room.settings
+        with translated(self._conn):
+            try:
+                inserted = await self._conn.fetchval(
+                    _ADD_IF_CODE_FREE,
+                    room.room_id,
+                    room.owner_user_id,
+                    str(room.code),
+                    settings.visibility.value,
+                    room.status.value,
+                    settings.max_players,
+                    settings.ruleset_id,
+                    settings.ruleset_config,
+                    room.version,
+                    [_seat_json(seat) for seat in room.seats],
+                )
+            except pg.ForeignKeyViolationError as exc:
+                raise UnknownUser(f"a user of room {room.room_id} does not exist") from exc
+        return bool(inserted)
+
+    async def get(self, room_id: RoomId) -> Room | None:
+        with translated(self._conn):
+            rows = await self._conn.fetch(_GET, room_id)
+        return _room(room_id, rows) if rows else None
+
+    async def code_taken(self, code: RoomCode) -> bool:
+        with translated(self._conn):
+            return bool(await self._conn.fetchval(_CODE_TAKEN, str(code)))
+
+
+def _seat_json(seat: Seat) -> dict[str, object]:
+    return {
+        "seat_index": seat.index,
+        "status": seat.status.value,
+        "user_id": None if seat.user_id is None else str(seat.user_id),
+        "is_host": seat.is_host,
+        "ready": seat.ready.value,
+    }
+
+
+def _room(room_id: RoomId, rows: Sequence[asyncpg.Record]) -> Room:
+    first = rows[0]
+    settings = RoomSettings(
+        Visibility(first["visibility"]),
+        first["max_players"],
+        first["ruleset_id"],
+        first["ruleset_config"],
+    )
+    seats = tuple(
+        Seat(
+            row["seat_index"],
+            SeatStatus(row["seat_status"]),
+            row["user_id"],
+            row["is_host"],
+            Readiness(row["ready"]),
+        )
+        for row in rows
+        if row["seat_index"] is not None  # the LEFT JOIN's row of a room without seats
+    )
+    return Room(
+        room_id,
+        first["owner_user_id"],
+        RoomCode(first["code"]),
+        settings,
+        RoomStatus(first["status"]),
+        first["version"],
+        seats,
+    )

@@ -1,0 +1,13 @@
+"""The Unit of Work contract against PostgreSQL: the memory fakes pass the same suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.contracts.unit_of_work import UnitOfWorkContract
+
+pytestmark = pytest.mark.integration
+
+
+class TestPostgresUnitOfWork(UnitOfWorkContract):
+    pass
