@@ -21,6 +21,7 @@ SEAT_COUNT = 4
 MIN_PLAYERS, MAX_PLAYERS = 2, 4
 SUPPORTED_RULESETS = frozenset({"classic"})
 MAX_RULESET_CONFIG_BYTES = 4096
+MAX_JSON_DEPTH = 64
 
 
 class Visibility(StrEnum):
@@ -104,7 +105,12 @@ def _ruleset_config_problems(config: object) -> list[Problem]:
     if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
         return [Problem("ruleset_config", "must be a JSON object")]
     if not _is_json(config):
-        return [Problem("ruleset_config", "must hold only JSON values")]
+        return [
+            Problem(
+                "ruleset_config",
+                f"must hold only JSON values, nested at most {MAX_JSON_DEPTH} deep",
+            )
+        ]
     size = len(compact_json(config).encode())
     if size > MAX_RULESET_CONFIG_BYTES:
         return [
@@ -116,8 +122,11 @@ def _ruleset_config_problems(config: object) -> list[Problem]:
     return []
 
 
-def _is_json(value: object) -> bool:
+def _is_json(value: object, depth: int = 0) -> bool:
     """Strictly JSON: ``json.dumps`` would quietly turn tuples into lists and int keys into str."""
+    if depth > MAX_JSON_DEPTH:
+        # Deep enough to be abuse, and recursion beyond it could exhaust the stack.
+        return False
     if isinstance(value, str):
         # PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail at insert.
         return "\x00" not in value
@@ -126,9 +135,11 @@ def _is_json(value: object) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list):
-        return all(_is_json(item) for item in value)
+        return all(_is_json(item, depth + 1) for item in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(k) and _is_json(v) for k, v in value.items())
+        return all(
+            isinstance(k, str) and _is_json(k) and _is_json(v, depth + 1) for k, v in value.items()
+        )
     return False
 
 

@@ -349,3 +349,10 @@ def test_a_room_code_accepts_a_string_only_if_it_is_six_alphabet_characters(text
     else:
         with pytest.raises(ValueError, match="room code"):
             RoomCode(text)
+
+
+def test_ruleset_config_nested_too_deep_is_refused_without_exhausting_the_stack() -> None:
+    deep: object = 1
+    for _ in range(900):
+        deep = [deep]
+    assert fields_of(ruleset_config={"a": deep}) == ["ruleset_config"]

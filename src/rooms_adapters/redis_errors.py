@@ -1,0 +1,29 @@
+"""Errors of the Redis adapters.
+
+    RedisAdapterError
+    ├── LiveStateUnavailable   a cache call failed or timed out
+    │   └── LiveStateSkipped   ... or was not even tried: the circuit breaker is open
+    └── EventsUnavailable      a publish failed or timed out
+
+They are not domain errors on purpose: the cache is best effort, and the
+use case logs a failed write and answers anyway (see ``rooms_domain.errors``).
+The driver's exception, when there is one, is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class RedisAdapterError(Exception):
+    """Root of the errors the Redis adapters raise."""
+
+
+class LiveStateUnavailable(RedisAdapterError):
+    """The live-state cache could not be read or written this time."""
+
+
+class LiveStateSkipped(LiveStateUnavailable):
+    """Redis was not called: it failed recently and the circuit breaker is open."""
+
+
+class EventsUnavailable(RedisAdapterError):
+    """A room event could not be published."""

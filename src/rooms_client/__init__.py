@@ -1,0 +1,44 @@
+"""rooms_client: a typed asyncio client for the rooms WebSocket service.
+
+    async with RoomsClient.connect("ws://127.0.0.1:8000/ws", token) as client:
+        room = await client.create_room(max_players=2)
+        print(room.code)
+        async for event in client.room_events():
+            print(event.data)
+
+Depends on ``websockets`` and the standard library only: it can be copied
+into a game's tooling without the server. The wire format is contract §3-4
+(``docs/asyncapi.yaml``).
+"""
+
+from rooms_client.backoff import RetryPolicy
+from rooms_client.client import RECONNECT_CODES, RoomsClient
+from rooms_client.errors import (
+    ClientClosed,
+    ConnectionLost,
+    ErrorCode,
+    HandshakeRefused,
+    ProtocolError,
+    ReplyTimeout,
+    RoomsClientError,
+    RoomsError,
+    ServerClosed,
+)
+from rooms_client.protocol import RoomCreatedResult, RoomEvent
+
+__all__ = [
+    "RECONNECT_CODES",
+    "ClientClosed",
+    "ConnectionLost",
+    "ErrorCode",
+    "HandshakeRefused",
+    "ProtocolError",
+    "ReplyTimeout",
+    "RetryPolicy",
+    "RoomCreatedResult",
+    "RoomEvent",
+    "RoomsClient",
+    "RoomsClientError",
+    "RoomsError",
+    "ServerClosed",
+]

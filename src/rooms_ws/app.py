@@ -1,0 +1,73 @@
+"""``create_app``: the FastAPI application, its container and its lifespan.
+
+The lifespan resolves the gateway (which opens, in order, the embedded
+services if no URLs are set, the pool, the Redis client and the event bus)
+and closes all of it in reverse on the way out. The app has one route,
+``/ws``; no docs, no OpenAPI, nothing else public.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from dependency_injector import providers
+from fastapi import FastAPI
+
+from rooms_ws import metrics
+from rooms_ws.container import Container
+from rooms_ws.endpoint import PATH, Gateway, websocket_endpoint
+from rooms_ws.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+
+async def _resolved(value: Any) -> Any:
+    # A provider that depends on an async resource returns an awaitable.
+    return await value if inspect.isawaitable(value) else value
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    settings = settings if settings is not None else load_settings()
+    if container is None:
+        container = Container()
+    container.settings.override(providers.Object(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway: Gateway | None = None
+        try:
+            gateway = await _resolved(container.gateway())
+            app.state.gateway = gateway
+            registry = gateway.registry
+
+            async def drain() -> None:
+                clean = await registry.drain(settings.shutdown_grace_s)
+                if not clean:
+                    logger.warning(
+                        "shutdown grace elapsed with connections still open",
+                        extra={"open_connections": registry.total},
+                    )
+
+            # Called by rooms_ws.server on SIGTERM, before uvicorn's own shutdown.
+            app.state.drain = drain
+            metrics.start(settings, registry)
+            yield
+        finally:
+            if gateway is not None:
+                await gateway.registry.drain(settings.shutdown_grace_s)
+            await _resolved(container.shutdown_resources())
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_api_websocket_route(PATH, websocket_endpoint)
+    app.state.container = container
+    app.state.settings = settings
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory (``rooms_ws.app:app_from_env``): settings from the environment."""
+    return create_app(load_settings())

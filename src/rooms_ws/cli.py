@@ -1,0 +1,293 @@
+"""The ``rooms`` console script (contract §1).
+
+    rooms serve [--host H] [--port P] [--workers N]
+    rooms db init | rooms db check
+    rooms user add --name NAME
+    rooms token USER_ID [--ttl SECONDS]
+    rooms try TOKEN [--url URL]
+    rooms asyncapi [--format yaml|json]
+
+Without ROOMS_DATABASE_URL / ROOMS_REDIS_URL every verb uses the embedded
+servers under ROOMS_DATA_DIR: started by ``serve`` (once, in the parent, for
+all workers) and found again by the other verbs, which reuse a running one
+or start one for the duration of the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from rooms_domain.errors import StoreUnavailable
+from rooms_domain.model import UserId
+from rooms_ws.auth import issue_token
+from rooms_ws.secret import MIN_RECOMMENDED_BYTES, MissingSecret, jwt_secret
+from rooms_ws.settings import Settings, SettingsError, load_settings
+
+DEFAULT_TTL_S = 3600
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        status: int = args.run(args, settings)
+    except (SettingsError, MissingSecret) as exc:
+        print(f"rooms: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreUnavailable as exc:
+        print(f"rooms: cannot use the database: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rooms", description="Private rooms over WebSocket: server and tools."
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    serve = verbs.add_parser("serve", help="start the WebSocket server")
+    serve.add_argument("--host", help="listen address (default: ROOMS_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (default: ROOMS_PORT)")
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes")
+    serve.set_defaults(run=_serve)
+
+    db = verbs.add_parser("db", help="the database schema")
+    db_verbs = db.add_subparsers(dest="db_verb", required=True)
+    db_verbs.add_parser("init", help="apply the schema (harmless to repeat)").set_defaults(
+        run=_db_init
+    )
+    db_verbs.add_parser("check", help="compare the live schema with the expected one").set_defaults(
+        run=_db_check
+    )
+
+    user = verbs.add_parser("user", help="users (development and tests)")
+    user_verbs = user.add_subparsers(dest="user_verb", required=True)
+    add = user_verbs.add_parser("add", help="insert a user and print its UUID")
+    add.add_argument("--name", required=True, help="display name")
+    add.set_defaults(run=_user_add)
+
+    token = verbs.add_parser("token", help="print a signed access token for a user")
+    token.add_argument("user_id", type=_uuid, metavar="USER_ID")
+    token.add_argument("--ttl", type=_positive, default=DEFAULT_TTL_S, metavar="SECONDS")
+    token.set_defaults(run=_token)
+
+    try_ = verbs.add_parser("try", help="send one create_room to a running server")
+    try_.add_argument("token", metavar="TOKEN")
+    try_.add_argument("--url", help="default: ws://ROOMS_HOST:ROOMS_PORT/ws")
+    try_.add_argument("--max-players", type=int, default=4)
+    try_.add_argument("--request-id", type=_uuid, help="default: a new UUID")
+    try_.set_defaults(run=_try)
+
+    asyncapi = verbs.add_parser("asyncapi", help="print the AsyncAPI 3.0 document of /ws")
+    asyncapi.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    asyncapi.set_defaults(run=_asyncapi)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a UUID") from None
+
+
+# --- the database, external or embedded -------------------------------------------
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    """The DSN of ROOMS_DATABASE_URL, or of the embedded server (reused if running)."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    from rooms_adapters.embedded.postgres import EmbeddedPostgres
+    from rooms_ws.container import postgres_dir
+
+    server = EmbeddedPostgres(postgres_dir(settings))
+    dsn = server.start()
+    try:
+        yield dsn
+    finally:
+        server.stop()  # stops only a server this command started
+
+
+@contextlib.contextmanager
+def _redis(settings: Settings) -> Iterator[str]:
+    if settings.redis_url is not None:
+        yield settings.redis_url
+        return
+    from rooms_adapters.embedded.redis import EmbeddedRedis
+    from rooms_ws.container import redis_dir
+
+    server = EmbeddedRedis(redis_dir(settings))
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+async def _with_connection(dsn: str, action: str) -> list[str]:
+    from rooms_adapters.postgres import PoolSettings, apply_schema, create_pool, schema_differences
+
+    pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
+    try:
+        async with pool.acquire() as conn:
+            if action == "init":
+                await apply_schema(conn)
+            return await schema_differences(conn)
+    finally:
+        await pool.close()
+
+
+def _db_init(args: argparse.Namespace, settings: Settings) -> int:
+    with _database(settings) as dsn:
+        differences = asyncio.run(_with_connection(dsn, "init"))
+    if differences:
+        _print_differences("the schema was applied, but the database still differs", differences)
+        return 1
+    print("schema applied")
+    return 0
+
+
+def _db_check(args: argparse.Namespace, settings: Settings) -> int:
+    with _database(settings) as dsn:
+        differences = asyncio.run(_with_connection(dsn, "check"))
+    if differences:
+        _print_differences("the database schema does not match", differences)
+        return 1
+    print("schema matches")
+    return 0
+
+
+def _print_differences(headline: str, differences: list[str]) -> None:
+    print(f"rooms: {headline}:", file=sys.stderr)
+    for difference in differences:
+        print(f"  - {difference}", file=sys.stderr)
+
+
+def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from rooms_adapters.postgres import PoolSettings, add_user, create_pool
+
+    async def add(dsn: str) -> UserId:
+        pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
+        try:
+            return await add_user(pool, args.name)
+        finally:
+            await pool.close()
+
+    with _database(settings) as dsn:
+        print(asyncio.run(add(dsn)))
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    print(issue_token(jwt_secret(settings), UserId(args.user_id), args.ttl))
+    return 0
+
+
+# --- serve --------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from rooms_ws.server import announce_when_listening, run_workers, serve_forever, uvicorn_config
+
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    secret = jwt_secret(settings)  # refuses before anything starts
+    if len(secret.encode()) < MIN_RECOMMENDED_BYTES:
+        print(
+            f"rooms: warning: ROOMS_JWT_SECRET is shorter than {MIN_RECOMMENDED_BYTES} bytes",
+            file=sys.stderr,
+        )
+    with contextlib.ExitStack() as services:
+        dsn = services.enter_context(_database(settings))
+        action = "init" if settings.embedded_database else "check"
+        differences = asyncio.run(_with_connection(dsn, action))
+        if differences:
+            _print_differences("refusing to start: the database schema does not match", differences)
+            return 1
+        redis_url = services.enter_context(_redis(settings))
+        # Workers (and this process's app) read their settings from the
+        # environment: hand them what the parent resolved, so none of them
+        # starts embedded servers or invents another secret.
+        os.environ.update(
+            ROOMS_DATABASE_URL=dsn,
+            ROOMS_REDIS_URL=redis_url,
+            ROOMS_JWT_SECRET=secret,
+            ROOMS_ALLOWED_ORIGINS=",".join(settings.effective_allowed_origins),
+        )
+        config = uvicorn_config(settings, host=host, port=port, workers=args.workers)
+        if settings.embedded_database:
+            url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            announce_when_listening(
+                url_host, port, lambda: print(_banner(url_host, port), flush=True)
+            )
+        if args.workers == 1:
+            serve_forever(config)
+            return 0
+        return run_workers(config, args.workers, grace_s=settings.shutdown_grace_s)
+
+
+def _banner(host: str, port: int) -> str:
+    rooms = Path(sys.argv[0]).as_posix() if sys.argv and sys.argv[0] else "rooms"
+    if Path(rooms).is_absolute():
+        with contextlib.suppress(ValueError):
+            rooms = "./" + Path(rooms).relative_to(Path.cwd()).as_posix()
+    default = (host, port) == ("127.0.0.1", 8000)
+    try_line = f"{rooms} try <token>" + ("" if default else f" --url ws://{host}:{port}/ws")
+    lines = [
+        (f"{rooms} user add --name Ann", "prints a user id"),
+        (f"{rooms} token <user id>", "prints an access token"),
+        (try_line, "sends one create_room, prints the reply"),
+    ]
+    width = max(len(command) for command, _ in lines) + 2
+    commands = "".join(f"  {command:<{width}}# {what}\n" for command, what in lines)
+    return (
+        f"\nrooms is serving ws://{host}:{port}/ws (embedded PostgreSQL and Redis)\n"
+        f"Try it from a second shell in this directory:\n{commands}Stop with Ctrl-C.\n"
+    )
+
+
+# --- try ----------------------------------------------------------------------------
+
+
+def _try(args: argparse.Namespace, settings: Settings) -> int:
+    # The client library does the talking (and retries what is retryable).
+    from rooms_ws.try_verb import run_try
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = args.url or f"ws://{host}:{settings.port}/ws"
+    return run_try(url, args.token, max_players=args.max_players, request_id=args.request_id)
+
+
+# --- asyncapi -----------------------------------------------------------------------
+
+
+def _asyncapi(args: argparse.Namespace, settings: Settings) -> int:
+    from rooms_ws.asyncapi import main as print_document
+
+    return print_document(["--format", args.format])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

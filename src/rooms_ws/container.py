@@ -1,0 +1,196 @@
+"""The composition root: the only module that knows every concrete class.
+
+Resources (embedded services, the pool, the Redis client, the event bus) are
+async generators: dependency-injector opens one when something that needs it
+is first resolved and closes it in ``shutdown_resources``. Resolving only
+what ``/ws`` needs means a test that overrides ``uow_factory`` with the
+in-memory one never opens a pool.
+
+    settings -> database_url -> pool -> uow_factory, user_exists -+
+             -> redis_url -> redis -> live_state -------------------+-> create_room -> gateway
+                          -> room_events --------------------------------------------+
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from rooms_adapters.circuit_breaker import CircuitBreaker
+from rooms_adapters.postgres import (
+    PoolSettings,
+    PostgresUnitOfWorkFactory,
+    apply_schema,
+    create_pool,
+    user_exists,
+)
+from rooms_adapters.redis_client import redis_client
+from rooms_adapters.redis_events import RedisRoomEvents
+from rooms_adapters.redis_live_state import RedisLiveStateCache
+from rooms_domain import CreateRoom, SecureCodeGenerator, SystemClock
+from rooms_ws.auth import TokenVerifier
+from rooms_ws.endpoint import Gateway
+from rooms_ws.origins import OriginPolicy
+from rooms_ws.registry import ConnectionRegistry
+from rooms_ws.secret import jwt_secret
+from rooms_ws.session import SessionLimits, SessionServices
+from rooms_ws.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def postgres_dir(settings: Settings) -> Path:
+    return Path(settings.data_dir).resolve() / "postgres"
+
+
+def redis_dir(settings: Settings) -> Path:
+    return Path(settings.data_dir).resolve() / "redis"
+
+
+async def _database_url(settings: Settings) -> AsyncIterator[str]:
+    """The DSN to use: the configured one, or an embedded server started (or reused) here."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    from rooms_adapters.embedded.postgres import EmbeddedPostgres
+
+    server = EmbeddedPostgres(postgres_dir(settings))
+    dsn = await asyncio.to_thread(server.start)
+    try:
+        pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
+        try:
+            async with pool.acquire() as conn:
+                await apply_schema(conn)
+        finally:
+            await pool.close()
+        yield dsn
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def _redis_url(settings: Settings) -> AsyncIterator[str]:
+    if settings.redis_url is not None:
+        yield settings.redis_url
+        return
+    from rooms_adapters.embedded.redis import EmbeddedRedis
+
+    server = EmbeddedRedis(redis_dir(settings))
+    url = await asyncio.to_thread(server.start)
+    try:
+        yield url
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+def pool_settings(settings: Settings) -> PoolSettings:
+    return PoolSettings(
+        min_size=min(settings.db_pool_min_size, settings.db_pool_max_size),
+        max_size=settings.db_pool_max_size,
+        acquire_timeout_s=settings.db_timeout_s,
+        command_timeout_s=settings.db_timeout_s,
+        statement_timeout_ms=int(settings.db_timeout_s * 1000),
+    )
+
+
+async def _pool(dsn: str, settings: PoolSettings) -> AsyncIterator[Any]:
+    pool = await create_pool(dsn, settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def _redis(url: str, settings: Settings) -> AsyncIterator[Any]:
+    client = redis_client(
+        url,
+        socket_timeout_s=settings.redis_timeout_s,
+        connect_timeout_s=settings.redis_timeout_s,
+        client_name="rooms-live-state",
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def _room_events(url: str, settings: Settings) -> AsyncIterator[RedisRoomEvents]:
+    events = RedisRoomEvents(
+        url, queue_size=settings.outbox_size, timeout_s=settings.redis_timeout_s
+    )
+    await events.start()
+    try:
+        yield events
+    finally:
+        await events.close()
+
+
+def _limits(settings: Settings) -> SessionLimits:
+    return SessionLimits(
+        max_message_bytes=settings.max_message_bytes,
+        rate_per_second=settings.rate_per_second,
+        rate_burst=settings.rate_burst,
+        rate_abuse_strikes=settings.rate_abuse_strikes,
+        outbox_size=settings.outbox_size,
+        send_timeout_s=settings.send_timeout_s,
+    )
+
+
+def _verifier(settings: Settings) -> TokenVerifier:
+    return TokenVerifier(jwt_secret(settings))
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    database_url = providers.Resource(_database_url, settings)
+    redis_url = providers.Resource(_redis_url, settings)
+
+    pool_settings = providers.Callable(pool_settings, settings)
+    pool = providers.Resource(_pool, database_url, pool_settings)
+    redis = providers.Resource(_redis, redis_url, settings)
+    room_events = providers.Resource(_room_events, redis_url, settings)
+
+    uow_factory = providers.Singleton(PostgresUnitOfWorkFactory, pool, pool_settings)
+    user_exists = providers.Singleton(functools.partial, user_exists, pool)
+    live_state = providers.Singleton(
+        RedisLiveStateCache,
+        redis,
+        timeout_s=settings.provided.redis_timeout_s,
+        breaker=providers.Singleton(
+            CircuitBreaker, open_for_s=settings.provided.redis_breaker_open_s
+        ),
+    )
+    create_room = providers.Singleton(
+        CreateRoom,
+        uow_factory=uow_factory,
+        codes=providers.Singleton(SecureCodeGenerator),
+        live_state=live_state,
+        clock=providers.Singleton(SystemClock),
+        max_code_draws=settings.provided.max_code_draws,
+        live_state_timeout_s=settings.provided.redis_timeout_s,
+    )
+
+    registry = providers.Singleton(
+        ConnectionRegistry,
+        max_connections=settings.provided.max_connections,
+        max_per_user=settings.provided.max_connections_per_user,
+    )
+    gateway = providers.Singleton(
+        Gateway,
+        session=providers.Singleton(
+            SessionServices,
+            create_room=create_room,
+            events=room_events,
+            limits=providers.Callable(_limits, settings),
+        ),
+        verifier=providers.Singleton(_verifier, settings),
+        origins=providers.Singleton(OriginPolicy, settings.provided.effective_allowed_origins),
+        registry=registry,
+        user_exists=user_exists,
+    )

@@ -1,0 +1,94 @@
+"""Logging: JSON lines on stderr, and no query string ever (it may hold a token).
+
+uvicorn writes the request path *with* its query string in its WebSocket
+lines ("WebSocket /ws?access_token=..." [accepted]); the filter cuts every
+query string out of every record's arguments before any handler sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+
+_QUERY = re.compile(r"\?\S*")
+
+# Attributes every LogRecord has; anything else was passed with `extra=`.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+
+class RedactQueryStrings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                _QUERY.sub("", arg) if isinstance(arg, str) and "?" in arg else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str) and "access_token=" in record.msg:
+            record.msg = _QUERY.sub("", record.msg)
+        return True
+
+
+class DropDenialNoise(logging.Filter):
+    """uvicorn logs an error after every handshake refused with a denial response.
+
+    It takes the refusal for an app that forgot to accept ("returned without
+    completing handshake"); ``/ws`` always accepts or refuses on purpose and
+    logs the refusal itself, so the line would only be noise at ERROR level.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name == "uvicorn.error"
+            and record.msg == "ASGI callable returned without completing handshake."
+        )
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the server, its workers and uvicorn."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "redact": {"()": "rooms_ws.logs.RedactQueryStrings"},
+            "denials": {"()": "rooms_ws.logs.DropDenialNoise"},
+        },
+        "formatters": {
+            "json": {"()": "rooms_ws.logs.JsonFormatter"},
+            "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": fmt,
+                "filters": ["redact", "denials"],
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            # Access lines are ours (rooms_ws.connections): uvicorn's carry the query string.
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+    }

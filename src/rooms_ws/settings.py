@@ -1,0 +1,155 @@
+"""Typed settings from ``ROOMS_*`` environment variables (and a ``.env`` file).
+
+The first block is the public contract (contract.md §1): names and defaults
+are relied upon by operators and tests. The second block holds internal
+tunables; they are settable the same way but carry no promise.
+
+:func:`load_settings` is the one entry point: it turns pydantic's errors into
+lines that name the environment variable an operator has to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "ROOMS_"
+
+# Origins browsers may connect from when the service runs on embedded services,
+# i.e. on a developer's machine.
+DEVELOPMENT_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*")
+
+_ORIGIN_PATTERN = re.compile(r"^(https?)://[^/\s:]+(:(\d{1,5}|\*))?$", re.IGNORECASE)
+
+
+class SettingsError(ValueError):
+    """The environment holds an invalid setting; the message names each variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        # `ROOMS_DATABASE_URL=` in a .env file means "not set", not "the empty DSN".
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- contract.md §1 ---------------------------------------------------
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path("./.rooms-data")
+    jwt_secret: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # NoDecode: a comma-separated list, not the JSON pydantic-settings expects.
+    allowed_origins: Annotated[tuple[str, ...] | None, NoDecode] = None
+    max_message_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    rate_per_second: float = Field(default=20.0, gt=0, le=1_000_000)
+    rate_burst: int = Field(default=40, ge=1, le=1_000_000)
+    max_connections_per_user: int = Field(default=8, ge=1)
+    max_connections: int = Field(default=10000, ge=1)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    # --- internal tunables ------------------------------------------------
+    max_code_draws: int = Field(default=8, ge=1, le=1000)
+    # What a create may spend on the cache after commit (contract §4: bounded wait).
+    redis_timeout_s: float = Field(default=0.5, gt=0, le=30)
+    # How long the cache is left alone after a failure before one trial call.
+    redis_breaker_open_s: float = Field(default=5.0, gt=0, le=600)
+    db_pool_min_size: int = Field(default=1, ge=0, le=1000)
+    db_pool_max_size: int = Field(default=10, ge=1, le=1000)
+    # Bound on acquiring a connection and on each statement: past it, `unavailable`.
+    db_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    # SIGTERM: how long requests in flight may take before sockets are closed anyway.
+    shutdown_grace_s: float = Field(default=10.0, ge=0, le=600)
+    # A client that does not take a frame within this time is a slow consumer (4009).
+    send_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    outbox_size: int = Field(default=256, ge=1, le=100_000)
+    # Consecutive rate-limited frames after which the connection is closed (4008).
+    rate_abuse_strikes: int = Field(default=100, ge=1)
+    log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")
+    log_format: str = Field(default="json", pattern=r"^(json|text)$")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in re.split(r"[,\s]+", value) if part)
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        for origin in value:
+            if origin != "*" and not _ORIGIN_PATTERN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin like https://example.com or http://localhost:*"
+                )
+        return tuple(origin.rstrip("/").lower() for origin in value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_dsn(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def effective_allowed_origins(self) -> tuple[str, ...]:
+        """The allow-list in force: explicit, or the development one on embedded services."""
+        if self.allowed_origins is not None:
+            return self.allowed_origins
+        return DEVELOPMENT_ORIGINS if self.embedded_database else ()
+
+    def env_name(self, field: str) -> str:
+        return ENV_PREFIX + field.upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and ``.env``); raise :class:`SettingsError` naming each variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        # Never echo the value of the secret back into a log.
+        shown = "" if field == "jwt_secret" else f" (got {error.get('input')!r})"
+        lines.append(f"{ENV_PREFIX}{field.upper()}: {message}{shown}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

@@ -1,0 +1,128 @@
+"""The ``rooms`` verbs as a person runs them (contract §1)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import jwt
+import pytest
+
+from tests.integration.server_process import (
+    Servers,
+    clean_env,
+    fetch,
+    run_cli,
+    server_env,
+)
+from tests.integration.ws_support import SECRET
+
+UUID_LINE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+@pytest.fixture
+def env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    return server_env(database_url, redis_url, tmp_path / "data")
+
+
+def test_db_init_twice_and_check(env: dict[str, str], tmp_path: Path) -> None:
+    for _ in range(2):
+        done = run_cli("db", "init", env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    done = run_cli("db", "check", env=env, cwd=tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (0, "schema matches")
+
+
+async def test_a_schema_difference_is_named_by_check_and_refused_by_serve(
+    env: dict[str, str], database_url: str, tmp_path: Path, servers: Servers
+) -> None:
+    await fetch(database_url, "ALTER TABLE rooms ADD COLUMN colour text")
+    done = run_cli("db", "check", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "colour" in done.stderr
+    server = servers.start(env, ready=False)
+    assert server.wait_exit(120) == 1
+    assert "colour" in server.log() and "refusing to start" in server.log()
+
+
+def test_serve_refuses_an_external_database_without_a_secret(
+    env: dict[str, str], tmp_path: Path, servers: Servers
+) -> None:
+    del env["ROOMS_JWT_SECRET"]
+    server = servers.start(env, ready=False)
+    assert server.wait_exit(60) == 2
+    assert "ROOMS_JWT_SECRET" in server.log()
+
+
+def test_invalid_settings_name_the_variable(env: dict[str, str], tmp_path: Path) -> None:
+    done = run_cli("db", "check", env={**env, "ROOMS_RATE_BURST": "lots"}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "ROOMS_RATE_BURST" in done.stderr
+
+
+async def test_user_add_token_and_try(
+    env: dict[str, str], database_url: str, tmp_path: Path, servers: Servers, redis_url: str
+) -> None:
+    done = run_cli("user", "add", "--name", "Ann", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    user_id = done.stdout.strip()
+    assert UUID_LINE.match(user_id)
+    rows = await fetch(
+        database_url, "SELECT display_name FROM users WHERE user_id = $1", uuid.UUID(user_id)
+    )
+    assert [r["display_name"] for r in rows] == ["Ann"]
+
+    done = run_cli("token", user_id, "--ttl", "120", env=env, cwd=tmp_path)
+    token = done.stdout.strip()
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert claims["sub"] == user_id and claims["exp"] - claims["iat"] == 120
+    assert run_cli("token", "not-a-uuid", env=env, cwd=tmp_path).returncode == 2
+
+    server = servers.start(env)
+    done = run_cli("try", token, "--url", server.url, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"type":"create_room_ok"' in done.stdout
+    room_id = re.search(r'"room_id":"([0-9a-f-]+)"', done.stdout)
+    assert room_id is not None
+    import redis as sync_redis
+
+    with sync_redis.Redis.from_url(redis_url) as r:
+        r.delete(f"room:{room_id[1]}:meta", f"room:{room_id[1]}:seats")
+
+
+def test_make_run_flow_on_embedded_services(
+    tmp_path: Path, servers: Servers, request: pytest.FixtureRequest
+) -> None:
+    """No setting at all but a data directory: what `make run` and a second shell do."""
+    # Outside pytest's tmp tree: pytest makes it 0700 again whenever a session
+    # starts, and the embedded PostgreSQL runs as another user when we are root.
+    data = Path(tempfile.mkdtemp(prefix="rooms-make-run-"))
+    request.addfinalizer(lambda: shutil.rmtree(data, ignore_errors=True))
+    env = clean_env(ROOMS_DATA_DIR=str(data))
+    server = servers.start(env)
+    for _ in range(100):  # the banner follows the first accepted connection test
+        if "rooms user add --name Ann" in server.log():
+            break
+        time.sleep(0.1)
+    assert f"ws://127.0.0.1:{server.port}/ws" in server.log()
+
+    done = run_cli("user", "add", "--name", "Ann", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    user_id = done.stdout.strip()
+    token = run_cli("token", user_id, env=env, cwd=tmp_path).stdout.strip()
+    done = run_cli("try", token, "--url", server.url, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr + server.log()
+    assert '"type":"create_room_ok"' in done.stdout
+
+    server.process.send_signal(signal.SIGTERM)
+    assert server.wait_exit(120) == 0
+    # The embedded servers went with it.
+    from rooms_adapters.embedded.postgres import Postmaster
+
+    postmaster = Postmaster.read(data / "postgres" / "pgdata")
+    assert postmaster is None or not postmaster.alive()

@@ -1,0 +1,264 @@
+"""The Redis event bus: one subscriber connection, across processes, through outages.
+
+Two ``RedisRoomEvents`` on one server stand for two server processes. Fault
+tests use a private ``redis-server`` (``fault_redis``). Bounds are failure
+guards, never timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from rooms_adapters.embedded.redis import EmbeddedRedis
+from rooms_adapters.redis_errors import EventsUnavailable
+from rooms_adapters.redis_events import RedisRoomEvents, RoomSubscription
+from rooms_domain import RoomId
+from tests.contracts.room_events import Inbox
+from tests.contracts.support import eventually
+from tests.integration.redis_support import admin_client, pubsub_connections, subscribers
+
+pytestmark = pytest.mark.integration
+
+RECOVERY_S = 20.0  # guard for reconnection (backoff is capped at 2 s)
+
+
+class Buses:
+    """Starts buses for a test and closes every one of them after it."""
+
+    def __init__(self) -> None:
+        self.started: list[RedisRoomEvents] = []
+
+    async def start(self, url: str, **options: object) -> RedisRoomEvents:
+        bus = RedisRoomEvents(url, **options)  # type: ignore[arg-type]
+        self.started.append(bus)
+        await bus.start()
+        return bus
+
+    async def close(self) -> None:
+        for bus in self.started:
+            await bus.close()
+
+
+@pytest.fixture
+async def buses() -> AsyncIterator[Buses]:
+    made = Buses()
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+def new_room() -> RoomId:
+    return RoomId(uuid.uuid4())
+
+
+async def until_subscribers(url: str, room: RoomId, expected: int) -> None:
+    """Wait until the server counts ``expected`` subscribers of the room's channel."""
+    admin = admin_client(url)
+    try:
+        deadline = asyncio.get_running_loop().time() + RECOVERY_S
+        while (n := await subscribers(admin, room)) != expected:
+            assert asyncio.get_running_loop().time() < deadline, f"{n} subscribers, not {expected}"
+            await asyncio.sleep(0.02)
+    finally:
+        await admin.aclose()
+
+
+async def test_one_subscriber_connection_serves_every_room(
+    fault_redis: EmbeddedRedis, buses: Buses
+) -> None:
+    first = await buses.start(fault_redis.url, client_name="rooms-events-a")
+    second = await buses.start(fault_redis.url, client_name="rooms-events-b")
+    assert await first.wait_connected(RECOVERY_S) and await second.wait_connected(RECOVERY_S)
+    rooms = [new_room() for _ in range(25)]
+    for room in rooms:
+        await first.subscribe(room, Inbox())
+        await first.subscribe(room, Inbox())  # a second local listener adds no subscription
+        await second.subscribe(room, Inbox())
+    admin = admin_client(fault_redis.url)
+    try:
+        assert await pubsub_connections(admin, "rooms-events-a") == 1
+        assert await pubsub_connections(admin, "rooms-events-b") == 1
+        assert len(await admin.client_list(_type="pubsub")) == 2
+        for room in rooms:
+            assert await subscribers(admin, room) == 2
+    finally:
+        await admin.aclose()
+    assert first.channels == second.channels == len(rooms)
+
+
+async def test_a_message_crosses_from_one_process_to_the_others(
+    redis_url: str, buses: Buses
+) -> None:
+    sender = await buses.start(redis_url)
+    receiver = await buses.start(redis_url)
+    assert await receiver.wait_connected(RECOVERY_S)
+    room, theirs, mine = new_room(), Inbox(), Inbox()
+    await receiver.subscribe(room, theirs)
+    await sender.subscribe(room, mine)
+    message = '{"type":"seat_taken","payload":{"name":"Zoë","emoji":"🎲"}}'
+    await sender.publish(room, message)
+    await eventually(lambda: theirs.messages == [message] and mine.messages == [message])
+    assert receiver.stats.delivered == 1
+
+
+async def test_closing_the_last_listener_unsubscribes_the_channel(
+    redis_url: str, buses: Buses
+) -> None:
+    bus = await buses.start(redis_url)
+    assert await bus.wait_connected(RECOVERY_S)
+    room = new_room()
+    first = await bus.subscribe(room, Inbox())
+    second = await bus.subscribe(room, Inbox())
+    await until_subscribers(redis_url, room, 1)
+    await first.close()
+    await until_subscribers(redis_url, room, 1)
+    await second.close()
+    await until_subscribers(redis_url, room, 0)
+    assert bus.channels == 0
+
+
+async def test_subscriptions_come_back_after_redis_is_killed_and_restarted(
+    fault_redis: EmbeddedRedis, buses: Buses
+) -> None:
+    bus = await buses.start(fault_redis.url)
+    assert await bus.wait_connected(RECOVERY_S)
+    rooms = [new_room() for _ in range(3)]
+    inboxes = [Inbox() for _ in rooms]
+    for room, inbox in zip(rooms, inboxes, strict=True):
+        await bus.subscribe(room, inbox)
+
+    fault_redis.kill()
+    await eventually(lambda: not bus.connected, within_s=RECOVERY_S)
+    fault_redis.restart()
+    for room in rooms:
+        await until_subscribers(fault_redis.url, room, 1)
+
+    publisher = await buses.start(fault_redis.url)
+    for room in rooms:
+        await publisher.publish(room, f"after restart {room}")
+    await eventually(
+        lambda: all(
+            inbox.messages == [f"after restart {room}"]
+            for room, inbox in zip(rooms, inboxes, strict=True)
+        ),
+        within_s=RECOVERY_S,
+    )
+    assert bus.connected
+    assert bus.stats.reconnects == 1
+
+
+async def test_it_starts_with_redis_down_and_delivers_once_redis_appears(
+    fault_redis: EmbeddedRedis, buses: Buses
+) -> None:
+    fault_redis.kill()
+    bus = await buses.start(fault_redis.url)
+    room, inbox = new_room(), Inbox()
+    async with asyncio.timeout(RECOVERY_S):  # subscribing must not wait for Redis
+        subscription = await bus.subscribe(room, inbox)
+    assert not bus.connected
+    with pytest.raises(EventsUnavailable):
+        await bus.publish(room, "lost: nobody could carry it")
+
+    fault_redis.restart()
+    await until_subscribers(fault_redis.url, room, 1)
+    await bus.publish(room, "hello")
+    await eventually(lambda: inbox.messages == ["hello"], within_s=RECOVERY_S)
+    assert bus.stats.reconnects == 0  # the first connection is not a reconnection
+    await subscription.close()
+    await until_subscribers(fault_redis.url, room, 0)
+
+
+async def test_a_frozen_redis_is_noticed_and_subscriptions_resume_after_it_thaws(
+    fault_redis: EmbeddedRedis, buses: Buses
+) -> None:
+    bus = await buses.start(fault_redis.url, ping_interval_s=0.2, timeout_s=0.25)
+    assert await bus.wait_connected(RECOVERY_S)
+    room, inbox = new_room(), Inbox()
+    await bus.subscribe(room, inbox)
+    fault_redis.pause()
+    try:
+        await eventually(lambda: not bus.connected, within_s=RECOVERY_S)
+    finally:
+        fault_redis.resume()
+    await eventually(lambda: bus.connected, within_s=RECOVERY_S)
+    await until_subscribers(fault_redis.url, room, 1)
+    await bus.publish(room, "thawed")
+    await eventually(lambda: inbox.messages == ["thawed"], within_s=RECOVERY_S)
+
+
+async def test_a_listener_that_stops_reading_is_disconnected_without_slowing_others(
+    redis_url: str, buses: Buses
+) -> None:
+    bus = await buses.start(redis_url, queue_size=4)
+    assert await bus.wait_connected(RECOVERY_S)
+    room, fast, stuck_started = new_room(), Inbox(), asyncio.Event()
+    overflowed: list[bool] = []
+
+    async def stuck(message: str) -> None:
+        stuck_started.set()
+        await asyncio.Event().wait()
+
+    slow = await bus.subscribe(room, stuck, on_overflow=lambda: overflowed.append(True))
+    await bus.subscribe(room, fast)
+    await bus.publish(room, "m0")
+    await stuck_started.wait()
+    sent = [f"m{i}" for i in range(1, 30)]
+    for message in sent:
+        await bus.publish(room, message)
+    await eventually(lambda: len(fast.messages) == 30)
+    assert fast.messages == ["m0", *sent]
+    assert overflowed == [True]
+    assert slow.closed and slow.overflowed
+    assert bus.stats.slow_listeners == 1
+    assert bus.stats.dropped == 5  # the 4 queued behind m0, and the one that did not fit
+    await until_subscribers(redis_url, room, 1)  # the fast listener still holds the channel
+
+
+async def test_messages_that_are_not_utf8_are_skipped_and_counted(
+    redis_url: str, buses: Buses
+) -> None:
+    bus = await buses.start(redis_url)
+    assert await bus.wait_connected(RECOVERY_S)
+    room, inbox = new_room(), Inbox()
+    await bus.subscribe(room, inbox)
+    admin = admin_client(redis_url)
+    try:
+        await admin.publish(f"room:{room}:events", b"\xff\xfe not text")
+    finally:
+        await admin.aclose()
+    await bus.publish(room, "text")
+    await eventually(lambda: inbox.messages == ["text"])
+    assert bus.stats.undecodable == 1
+
+
+async def test_concurrent_joins_and_leaves_leave_the_server_matching_local_listeners(
+    redis_url: str, buses: Buses
+) -> None:
+    bus = await buses.start(redis_url)
+    assert await bus.wait_connected(RECOVERY_S)
+    rooms = [new_room() for _ in range(4)]
+    rng = random.Random(7)
+
+    async def churn(room: RoomId) -> RoomSubscription | None:
+        subscription = await bus.subscribe(room, Inbox())
+        await asyncio.sleep(rng.random() / 100)
+        if rng.random() < 0.7:
+            await subscription.close()
+            return None
+        return subscription
+
+    kept = await asyncio.gather(*(churn(rng.choice(rooms)) for _ in range(200)))
+    still = {sub.room_id for sub in kept if sub is not None}
+    for room in rooms:
+        await until_subscribers(redis_url, room, 1 if room in still else 0)
+    for sub in kept:
+        if sub is not None:
+            await sub.close()
+    for room in rooms:
+        await until_subscribers(redis_url, room, 0)
