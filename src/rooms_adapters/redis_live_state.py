@@ -46,10 +46,9 @@ class RedisLiveStateCache:
 
     Raises :class:`LiveStateUnavailable` when Redis fails or is slower than
     ``timeout_s``, and its subclass :class:`LiveStateSkipped` when Redis is
-    not even tried because the breaker is open. Keep the caller's own bound
-    (``CreateRoom(live_state_timeout_s=...)``) above ``timeout_s``: a call
-    cancelled from outside is not counted as a Redis failure, so only this
-    bound can open the breaker on a slow Redis.
+    not even tried because the breaker is open. A call cancelled by its
+    caller counts as a Redis failure only once it has waited half of
+    ``timeout_s``, so a client going away does not open the breaker.
     """
 
     def __init__(
@@ -87,6 +86,7 @@ class RedisLiveStateCache:
             )
         # allow() admits exactly one caller while half-open: this one.
         trial = self.breaker.state is BreakerState.HALF_OPEN
+        started = asyncio.get_running_loop().time()
         try:
             async with asyncio.timeout(self._timeout_s):
                 result: list[object] = await pipe.execute()
@@ -99,9 +99,14 @@ class RedisLiveStateCache:
             self._failed(f"{type(exc).__name__}: {exc}")
             raise LiveStateUnavailable(f"Redis failed for room {room_id}: {exc}") from exc
         except asyncio.CancelledError:
-            # The caller went away (its own bound, a closed socket, shutdown):
-            # that says nothing about Redis, but a trial must not stay pending.
-            if trial:
+            # The caller gave up. Late in our budget, that is Redis being slow
+            # (say the caller's own bound equals ours and fired first); early,
+            # the caller just went away (closed socket, shutdown), which says
+            # nothing about Redis: then only make sure a trial does not stay
+            # pending for good.
+            if asyncio.get_running_loop().time() - started >= self._timeout_s / 2:
+                self._failed("no answer before the caller gave up")
+            elif trial:
                 self.breaker.abandon_trial()
             raise
         if trial:

@@ -177,6 +177,23 @@ async def test_a_caller_that_goes_away_neither_opens_the_breaker_nor_wedges_a_tr
         await client.aclose()
 
 
+async def test_a_caller_bound_equal_to_the_cache_bound_still_opens_the_breaker(
+    cache: RedisLiveStateCache, fault_redis: EmbeddedRedis
+) -> None:
+    # The caller's bound is entered first, so it usually expires first: the
+    # cache then sees a cancellation, not its own timeout (if both expire in
+    # one loop turn, its own may win), and must count a slow Redis either way.
+    await write_new_room(cache)
+    fault_redis.pause()
+    try:
+        with pytest.raises((TimeoutError, LiveStateUnavailable)):
+            async with asyncio.timeout(0.25):
+                await cache.room_created(*a_view())
+    finally:
+        fault_redis.resume()
+    assert cache.breaker.state is BreakerState.OPEN
+
+
 async def test_a_read_with_redis_down_is_an_adapter_error_too(
     cache: RedisLiveStateCache, fault_redis: EmbeddedRedis
 ) -> None:
