@@ -173,7 +173,7 @@ class Container(containers.DeclarativeContainer):
         live_state=live_state,
         clock=providers.Singleton(SystemClock),
         max_code_draws=settings.provided.max_code_draws,
-        live_state_timeout_s=settings.provided.redis_timeout_s,
+        live_state_timeout_s=settings.provided.live_state_backstop_s,
     )
 
     registry = providers.Singleton(

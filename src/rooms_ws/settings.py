@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         return self.redis_url is None
 
     @property
+    def live_state_backstop_s(self) -> float:
+        # The Redis cache bounds itself by redis_timeout_s; the use case's outer
+        # bound only catches a cache that does not, so it must fire later.
+        return self.redis_timeout_s * 2
+
+    @property
     def effective_allowed_origins(self) -> tuple[str, ...]:
         """The allow-list in force: explicit, or the development one on embedded services."""
         if self.allowed_origins is not None:
