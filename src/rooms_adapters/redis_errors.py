@@ -7,17 +7,22 @@
 
 They are not domain errors on purpose: the cache is best effort, and the
 use case logs a failed write and answers anyway (see ``rooms_domain.errors``).
-The driver's exception, when there is one, is kept as ``__cause__``.
+``LiveStateUnavailable`` is a ``rooms_domain.LiveStateFailure``, the port's
+name for an outage its adapter has already reported: the use case then logs
+one brief line per room, without a traceback. The driver's exception, when
+there is one, is kept as ``__cause__``.
 """
 
 from __future__ import annotations
+
+from rooms_domain.ports import LiveStateFailure
 
 
 class RedisAdapterError(Exception):
     """Root of the errors the Redis adapters raise."""
 
 
-class LiveStateUnavailable(RedisAdapterError):
+class LiveStateUnavailable(RedisAdapterError, LiveStateFailure):
     """The live-state cache could not be read or written this time."""
 
 

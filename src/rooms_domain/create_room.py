@@ -16,6 +16,7 @@ from rooms_domain.ports import (
     CodeGenerator,
     Completed,
     LiveStateCache,
+    LiveStateFailure,
     RoomRepository,
     UnitOfWorkFactory,
 )
@@ -30,6 +31,9 @@ class CreateRoomOutcome:
     result: RoomCreated
     replayed: bool
     code_draws: int
+    # The room is durable but its live view could not be written: a cache miss
+    # to rebuild from PostgreSQL. Never true for a replay (it writes nothing).
+    live_state_missed: bool = False
 
 
 class CreateRoom:
@@ -84,8 +88,10 @@ class CreateRoom:
         view = LiveRoomView.of_new_room(
             room, host_display_name=display_name, created_at_ms=self._clock.now_ms()
         )
-        await self._publish_live_state(room.room_id, view)
-        return CreateRoomOutcome(result, replayed=False, code_draws=draws)
+        written = await self._publish_live_state(room.room_id, view)
+        return CreateRoomOutcome(
+            result, replayed=False, code_draws=draws, live_state_missed=not written
+        )
 
     async def _insert_with_free_code(
         self, repo: RoomRepository, cmd: CreateRoomCommand, settings: RoomSettings
@@ -103,16 +109,33 @@ class CreateRoom:
                 return room, draw
         raise CodeSpaceExhausted(f"no free code in {self._max_code_draws} draws")
 
-    async def _publish_live_state(self, room_id: RoomId, view: LiveRoomView) -> None:
+    async def _publish_live_state(self, room_id: RoomId, view: LiveRoomView) -> bool:
+        """Write the live view within the bound; say whether it was written."""
         # The durable store is the truth and the room is committed: a cache that
         # fails or hangs must cost the caller at most the bound, never the answer.
         try:
             async with asyncio.timeout(self._live_state_timeout_s):
                 await self._live_state.room_created(room_id, view)
+        except LiveStateFailure as exc:
+            # An outage the adapter knows and reports once per episode: while
+            # Redis is down this runs for every create, so one brief line
+            # each (an operator still learns which rooms miss their cache).
+            logger.warning(
+                "live state not written for room %s (%s: %s)",
+                room_id,
+                type(exc).__name__,
+                exc,
+                extra={"room_id": str(room_id), "error": type(exc).__name__},
+            )
+            return False
         except Exception:
+            # Not an outage the adapter declared (or it broke its own bound):
+            # a bug to look at, so the traceback goes with it.
             logger.warning(
                 "live state not written for room %s",
                 room_id,
                 exc_info=True,
                 extra={"room_id": str(room_id)},
             )
+            return False
+        return True

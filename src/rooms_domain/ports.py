@@ -119,8 +119,21 @@ class Clock(Protocol):
         ...
 
 
+class LiveStateFailure(Exception):
+    """A :class:`LiveStateCache` call failed in a way its adapter expects and has reported.
+
+    Adapters derive their outage errors (unreachable, too slow, skipped while
+    a circuit breaker is open) from this class. Such a failure is the adapter's
+    to diagnose, once per outage; the use case then logs one brief line per
+    room. Anything else a cache raises is a surprise and keeps its traceback.
+    """
+
+
 class LiveStateCache(Protocol):
-    """The live view of rooms; derived from the durable store, so losing it loses nothing."""
+    """The live view of rooms; derived from the durable store, so losing it loses nothing.
+
+    Expected outages raise :class:`LiveStateFailure`.
+    """
 
     async def room_created(self, room_id: RoomId, view: LiveRoomView) -> None:
         """Write the whole view of a new room in one atomic step; safe to repeat."""

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from rooms_ws import metrics
 from rooms_ws.container import Container
 from rooms_ws.endpoint import PATH, Gateway, websocket_endpoint
+from rooms_ws.metrics_adapters import AdapterSources
 from rooms_ws.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,15 @@ logger = logging.getLogger(__name__)
 async def _resolved(value: Any) -> Any:
     # A provider that depends on an async resource returns an awaitable.
     return await value if inspect.isawaitable(value) else value
+
+
+async def _adapter_sources(container: Container) -> AdapterSources:
+    # Already resolved for the gateway: these calls return the same singletons.
+    return AdapterSources.of(
+        live_state=await _resolved(container.live_state()),
+        events=await _resolved(container.room_events()),
+        uow_factory=await _resolved(container.uow_factory()),
+    )
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -54,7 +64,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
             # Called by rooms_ws.server on SIGTERM, before uvicorn's own shutdown.
             app.state.drain = drain
-            metrics.start(settings, registry)
+            metrics.start(settings, registry, await _adapter_sources(container))
             yield
         finally:
             if gateway is not None:

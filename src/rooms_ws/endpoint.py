@@ -87,6 +87,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     finally:
         gateway.registry.release(identity.user_id, session)
         if session is not None:
+            metrics.CLOSED.labels(metrics.close_code_label(code)).inc()
             logger.info(
                 "connection closed",
                 extra={

@@ -2,6 +2,19 @@
 
 The public port stays WebSocket-only. With ``--workers N`` each worker
 serves its own registry on ``ROOMS_METRICS_PORT + worker index``.
+
+Counted by the entrypoint as things happen:
+
+    rooms_open_connections                      WebSockets open now
+    rooms_connections_closed_total{code}        closed sockets, by close code
+    rooms_handshakes_refused_total{status}      refusals, by HTTP status
+    rooms_requests_total{type,outcome}          answered frames, by outcome code
+    rooms_request_seconds{type}                 time to answer (histogram)
+    rooms_create_code_draws                     join codes drawn per room created
+    rooms_live_state_misses_total               rooms committed without their Redis view
+
+Read from the adapters at scrape time: see ``metrics_adapters``. The client
+library's default collectors add ``process_resident_memory_bytes`` and friends.
 """
 
 from __future__ import annotations
@@ -9,8 +22,10 @@ from __future__ import annotations
 import logging
 import os
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
+from rooms_ws.errors import CloseCode
+from rooms_ws.metrics_adapters import AdapterCollector, AdapterSources
 from rooms_ws.registry import ConnectionRegistry
 from rooms_ws.settings import Settings
 
@@ -22,13 +37,40 @@ REQUESTS = Counter("rooms_requests_total", "Requests answered", ["type", "outcom
 LATENCY = Histogram("rooms_request_seconds", "Time to answer a request", ["type"])
 OPEN_CONNECTIONS = Gauge("rooms_open_connections", "WebSockets open in this process")
 REFUSED = Counter("rooms_handshakes_refused_total", "Handshakes refused", ["status"])
+CLOSED = Counter("rooms_connections_closed_total", "WebSockets closed, by close code", ["code"])
+CODE_DRAWS = Histogram(
+    "rooms_create_code_draws",
+    "Join codes drawn to create one room (more than 1 when a code was taken)",
+    buckets=(1, 2, 3, 4, 6, 8, 16, 32, 64, 128),
+)
+LIVE_STATE_MISSES = Counter(
+    "rooms_live_state_misses_total",
+    "Rooms committed whose live view could not be written to Redis",
+)
+
+# Close codes worth a label of their own; a client may send any 1000-4999,
+# and label values must stay few.
+_KNOWN_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011} | {int(c) for c in CloseCode})
+
+ADAPTERS = AdapterCollector()
+REGISTRY.register(ADAPTERS)
 
 _started = False
 
 
-def start(settings: Settings, registry: ConnectionRegistry) -> None:
+def close_code_label(code: int | None) -> str:
+    if code is None:
+        return "none"
+    return str(code) if code in _KNOWN_CLOSE_CODES else "other"
+
+
+def start(
+    settings: Settings, registry: ConnectionRegistry, sources: AdapterSources | None = None
+) -> None:
+    """Point the gauges at this app's objects and, once per process, open the listener."""
     global _started
     OPEN_CONNECTIONS.set_function(lambda: registry.total)
+    ADAPTERS.sources = sources if sources is not None else AdapterSources()
     if settings.metrics_port is None or _started:
         return
     port = settings.metrics_port + int(os.environ.get(WORKER_INDEX_ENV, "0"))

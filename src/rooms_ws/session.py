@@ -205,6 +205,10 @@ class Session:
             ruleset_config=payload.ruleset_config,
         )
         outcome = await self._services.create_room.run(command)
+        if not outcome.replayed:
+            metrics.CODE_DRAWS.observe(outcome.code_draws)
+        if outcome.live_state_missed:
+            metrics.LIVE_STATE_MISSES.inc()
         # Subscribe before the reply is queued, so no event can fall between.
         await self._follow(outcome.result.room_id)
         return reply(CREATE_ROOM_OK, envelope.request_id, outcome.result.to_payload())

@@ -20,6 +20,7 @@ from rooms_domain import (
     CreateRoom,
     IdempotencyKeyReused,
     LiveRoomView,
+    LiveStateFailure,
     Readiness,
     RequestInProgress,
     Room,
@@ -336,6 +337,31 @@ async def test_a_hanging_cache_still_gives_success_with_the_room_persisted(
     assert result.room_id in h.db.rooms
     assert h.db.idempotency[(user, cmd.request_id)].result == result
     _assert_logged_once_for(caplog, result.room_id, TimeoutError)
+
+
+async def test_a_declared_cache_outage_is_one_brief_line_per_room(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # While Redis is down every create lands here: one line naming the room
+    # and the adapter's verdict, not a traceback per request.
+    h = make_harness()
+    h.cache.fail_with = LiveStateFailure("circuit open after a recent failure")
+    user = h.add_user()
+
+    with caplog.at_level(logging.WARNING, logger=USE_CASE_LOGGER):
+        outcomes = [await h.create_room.run(command(user)) for _ in range(3)]
+    results = [o.result for o in outcomes]
+    assert all(o.live_state_missed for o in outcomes)  # counted by the metrics
+    h.cache.fail_with = None
+    assert not (await h.create_room.run(command(user))).live_state_missed
+
+    records = [r for r in caplog.records if r.name == USE_CASE_LOGGER]
+    assert [getattr(r, "room_id", None) for r in records] == [str(r.room_id) for r in results]
+    for record, result in zip(records, results, strict=True):
+        assert record.levelno == logging.WARNING
+        assert record.exc_info is None
+        assert str(result.room_id) in record.getMessage()
+        assert "LiveStateFailure: circuit open" in record.getMessage()
 
 
 async def test_after_a_cache_failure_a_replay_still_answers() -> None:

@@ -112,3 +112,8 @@ class PostgresUnitOfWorkFactory:
 
     def __call__(self) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self._pool, self._settings)
+
+    @property
+    def pool(self) -> Pool:
+        """The pool it opens Units of Work on (read by the metrics: size, idle)."""
+        return self._pool
