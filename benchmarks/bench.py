@@ -1,0 +1,88 @@
+"""What every phase shares: services, users, their tokens, and server launchers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.database import rooms_cli
+from benchmarks.options import Options
+from benchmarks.process import HOST, ServerProcess, free_port
+from benchmarks.services import Services
+
+# No client-side limit on the server's own knobs may shape the figures: the
+# rate limit is for abusive clients, and each benchmark user opens one socket.
+UNLIMITED_RATE = "1000000"
+CONNECTION_HEADROOM = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    options: Options
+    scratch: Path
+    services: Services
+    secret: str
+    user_ids: list[uuid.UUID]
+    tokens: list[str]
+
+    @staticmethod
+    def new_secret() -> str:
+        return secrets.token_urlsafe(32)
+
+    def server_env(self) -> dict[str, str]:
+        """The caller's environment without its ROOMS_* settings, plus the run's own."""
+        env = clean_env()
+        env.update(
+            ROOMS_DATABASE_URL=self.services.dsn,
+            ROOMS_REDIS_URL=self.services.redis_url,
+            ROOMS_JWT_SECRET=self.secret,
+            ROOMS_DATA_DIR=str(self.scratch / "rooms-data"),
+            ROOMS_MAX_CONNECTIONS_PER_USER="16",
+            ROOMS_MAX_CONNECTIONS=str(max(self.options.idle_levels) + CONNECTION_HEADROOM),
+            ROOMS_RATE_PER_SECOND=UNLIMITED_RATE,
+            ROOMS_RATE_BURST=UNLIMITED_RATE,
+        )
+        env.update(self.options.server_env)
+        return env
+
+    def rooms_server(self, label: str) -> ServerProcess:
+        """A fresh ``rooms serve`` (each phase starts from an empty process)."""
+        port = free_port()
+        argv = [*self.options.server_wrapper, str(rooms_cli())]
+        argv += ["serve", "--host", HOST, "--port", str(port)]
+        if self.options.workers != 1:
+            argv += ["--workers", str(self.options.workers)]
+        return ServerProcess(
+            f"rooms serve ({label})",
+            argv,
+            port=port,
+            env=self.server_env(),
+            cwd=self.scratch,  # no stray .env file from the caller's directory
+            log=self.scratch / f"rooms-{label}.log",
+        )
+
+    def bare_server(self) -> ServerProcess:
+        port = free_port()
+        return ServerProcess(
+            "bare FastAPI/uvicorn endpoint",
+            [sys.executable, "-m", "benchmarks.bare_app", "--port", str(port)],
+            port=port,
+            env={**os.environ, "PYTHONPATH": _with_repo_root(os.environ.get("PYTHONPATH"))},
+            cwd=self.scratch,
+            log=self.scratch / "bare.log",
+        )
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without ROOMS_* settings (the run sets its own)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ROOMS_")}
+
+
+def _with_repo_root(pythonpath: str | None) -> str:
+    """PYTHONPATH that finds ``benchmarks`` whatever the working directory."""
+    root = str(Path(__file__).resolve().parent.parent)
+    return f"{root}{os.pathsep}{pythonpath}" if pythonpath else root

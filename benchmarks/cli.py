@@ -1,0 +1,85 @@
+"""``python -m benchmarks``: bring everything up, run the phases, print, clean up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks import options as cli_options
+from benchmarks import phase_create, phase_fanout, phase_idle, report
+from benchmarks.bench import Bench, clean_env
+from benchmarks.database import add_users, apply_schema
+from benchmarks.machine import describe
+from benchmarks.procfs import raise_open_file_limit
+from benchmarks.services import services
+from benchmarks.tokens import sign_all
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def _users_needed(opts: cli_options.Options) -> int:
+    needed = [1]
+    if "create" in opts.phases:
+        needed.append(max(opts.clients))
+    if "idle" in opts.phases:
+        needed.append(max(opts.idle_levels))
+    if "fanout" in opts.phases:
+        needed.append(opts.subscribers)
+    return max(needed)
+
+
+def _keep_logs(scratch: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for log in scratch.glob("*.log"):
+        shutil.copy2(log, target / log.name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = cli_options.parse(argv)
+    started = time.monotonic()
+    limit = raise_open_file_limit()
+    with tempfile.TemporaryDirectory(prefix="rooms-bench-") as tmp, services(Path(tmp)) as svc:
+        say("rooms benchmark")
+        for line in describe(svc.dsn, svc.redis_url, svc.postgres_origin, svc.redis_origin):
+            say(f"  {line}")
+        say(f"  open files limit {limit}; clients offer compression: {opts.compression}")
+        apply_schema(svc.dsn, clean_env())
+        user_ids = add_users(svc.dsn, _users_needed(opts))
+        secret = Bench.new_secret()
+        bench = Bench(opts, Path(tmp), svc, secret, user_ids, sign_all(secret, user_ids))
+        say(f"  set-up {time.monotonic() - started:.1f} s")
+        say()
+        if "create" in opts.phases:
+            every = phase_create.run(bench, say)
+            say()
+            for line in report.create_lines(every, opts.duration_s, opts.rounds):
+                say(line)
+            say()
+        if "idle" in opts.phases:
+            idle = phase_idle.run(bench, say)
+            say()
+            for line in report.idle_lines(idle):
+                say(line)
+            say()
+        if "fanout" in opts.phases:
+            fanout = phase_fanout.run(bench, say)
+            say()
+            for line in report.fanout_lines(fanout, opts.event_rate):
+                say(line)
+            say()
+        if opts.logs is not None:
+            _keep_logs(Path(tmp), opts.logs)
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    say(f"total {time.monotonic() - started:.0f} s; load avg {load} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

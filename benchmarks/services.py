@@ -1,0 +1,108 @@
+"""PostgreSQL and Redis for one benchmark run.
+
+Embedded servers in a temporary directory, stopped at the end, unless
+``ROOMS_BENCH_DATABASE_URL`` / ``ROOMS_BENCH_REDIS_URL`` name servers to use.
+On a given PostgreSQL the run works in a database of its own (see
+``benchmarks.database``); on a given Redis it deletes, at the end, the keys of
+the rooms it created and nothing else (never a FLUSH).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from benchmarks.database import own_database, room_ids
+
+DATABASE_URL_VARIABLE = "ROOMS_BENCH_DATABASE_URL"
+REDIS_URL_VARIABLE = "ROOMS_BENCH_REDIS_URL"
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Where the run's data lives.
+
+    ``postgres_pid`` is the postmaster's process id when the benchmark started
+    PostgreSQL itself (its CPU time is then the run's alone), else None.
+    """
+
+    dsn: str
+    redis_url: str
+    postgres_pid: int | None
+    postgres_origin: str
+    redis_origin: str
+
+
+@contextmanager
+def _embedded_postgres(data_dir: Path) -> Iterator[tuple[str, int | None]]:
+    from rooms_adapters.embedded.postgres import EmbeddedPostgres
+
+    server = EmbeddedPostgres(data_dir)
+    dsn = server.start()
+    try:
+        yield dsn, _postmaster_pid(data_dir)
+    finally:
+        server.stop()
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    for pid_file in sorted(data_dir.rglob("postmaster.pid")):
+        return int(pid_file.read_text().split()[0])
+    return None
+
+
+@contextmanager
+def _embedded_redis(data_dir: Path) -> Iterator[str]:
+    from rooms_adapters.embedded.redis import EmbeddedRedis
+
+    server = EmbeddedRedis(data_dir)
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def _forget_rooms(dsn: str, redis_url: str) -> None:
+    """Delete the live-state keys of this run's rooms from a shared Redis."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ids = room_ids(dsn)
+        for start in range(0, len(ids), 1000):
+            keys = [
+                f"room:{rid}:{part}"
+                for rid in ids[start : start + 1000]
+                for part in ("meta", "seats")
+            ]
+            client.unlink(*keys)
+    finally:
+        client.close()
+
+
+@contextmanager
+def services(scratch: Path) -> Iterator[Services]:
+    """Bring up (or borrow) PostgreSQL and Redis; leave nothing behind."""
+    with ExitStack() as stack:
+        given_dsn = os.environ.get(DATABASE_URL_VARIABLE)
+        postgres_pid: int | None = None
+        if given_dsn:
+            server_dsn, pg_origin = given_dsn, f"${DATABASE_URL_VARIABLE}"
+        else:
+            server_dsn, postgres_pid = stack.enter_context(_embedded_postgres(scratch / "postgres"))
+            pg_origin = "embedded"
+        given_redis = os.environ.get(REDIS_URL_VARIABLE)
+        if given_redis:
+            redis_url, redis_origin = given_redis, f"${REDIS_URL_VARIABLE}"
+        else:
+            redis_url = stack.enter_context(_embedded_redis(scratch / "redis"))
+            redis_origin = "embedded"
+        dsn = stack.enter_context(own_database(server_dsn))
+        if given_redis:
+            # Registered after the database: runs before it is dropped.
+            stack.callback(_forget_rooms, dsn, redis_url)
+        yield Services(dsn, redis_url, postgres_pid, pg_origin, redis_origin)
