@@ -17,6 +17,7 @@ import logging
 
 from redis.exceptions import RedisError
 
+from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.event_fanout import EventBusStats, OverflowCallback, RoomSubscription
 from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_errors import EventsUnavailable
@@ -47,7 +48,9 @@ class RedisRoomEvents:
     unanswered as long again; reconnection waits grow from ``backoff_min_s``
     to ``backoff_max_s`` (with jitter); an outage is logged at most once per
     ``outage_log_every_s``; ``client_name`` names the subscriber connection
-    in ``CLIENT LIST``. Counters for metrics are in :attr:`stats`.
+    in ``CLIENT LIST``; ``breaker``, the live-state cache's breaker on the
+    same Redis, if given: while it is not closed, :meth:`subscribe` does not
+    wait for confirmations. Counters for metrics are in :attr:`stats`.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class RedisRoomEvents:
         backoff_max_s: float = 2.0,
         outage_log_every_s: float = 60.0,
         client_name: str = "rooms-events",
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._queue_size = queue_size
         self._timeout_s = timeout_s
@@ -69,6 +73,8 @@ class RedisRoomEvents:
         self.stats = EventBusStats()
         self._subs: dict[str, set[RoomSubscription]] = {}  # channel -> local listeners
         self._background: set[asyncio.Task[None]] = set()
+        self._overdue: asyncio.Future[None] | None = None  # a confirmation that timed out
+        self._breaker = breaker
         self._started = self._closed = False
         self._subscriber = ChannelSubscriber(
             url,
@@ -126,9 +132,10 @@ class RedisRoomEvents:
 
         Returns once Redis confirmed the channel (so a message published right
         after is delivered), or after ``subscribe_wait_s`` at most; while Redis
-        is unreachable it returns at once and the channel is subscribed on
-        reconnection. ``on_overflow`` is called if the listener falls
-        ``queue_size`` messages behind and is disconnected.
+        is unreachable, or an earlier confirmation is overdue (a stalled Redis),
+        it returns at once and the channel is subscribed when Redis answers.
+        ``on_overflow`` is called if the listener falls ``queue_size`` messages
+        behind and is disconnected.
         """
         if not self._started or self._closed:
             raise RuntimeError("RedisRoomEvents is not running: call start() first")
@@ -145,12 +152,27 @@ class RedisRoomEvents:
         self._subs.setdefault(channel, set()).add(sub)
         confirmation = await self._subscriber.sync(channel)
         if confirmation is not None:
-            try:
-                async with asyncio.timeout(self._subscribe_wait_s):
-                    await asyncio.shield(confirmation)
-            except TimeoutError:
-                logger.info("subscription to %s not confirmed yet; it stays pending", channel)
+            await self._await_confirmation(channel, confirmation)
         return sub
+
+    async def _await_confirmation(self, channel: str, confirmation: asyncio.Future[None]) -> None:
+        # While an earlier confirmation is overdue, Redis is stalled (frozen, or
+        # a path that hangs) and the reader has not noticed yet: waiting again
+        # would cost every caller the whole bound, each create_room included,
+        # for as long as that takes. Overdue futures resolve on confirmation or
+        # on reconnection, which ends the stall. The channel stays pending.
+        if self._overdue is not None and not self._overdue.done():
+            return
+        if self._breaker is not None and self._breaker.state is not BreakerState.CLOSED:
+            # The cache just found this Redis failing: do not spend the
+            # caller's budget a second time on the same sick server.
+            return
+        try:
+            async with asyncio.timeout(self._subscribe_wait_s):
+                await asyncio.shield(confirmation)
+        except TimeoutError:
+            self._overdue = confirmation
+            logger.info("subscription to %s not confirmed yet; it stays pending", channel)
 
     async def publish(self, room_id: RoomId, message: str) -> None:
         """Publish to every process; raises :class:`EventsUnavailable` if Redis fails."""

@@ -50,9 +50,13 @@ def normalise(typed: str) -> RoomCode:
     return RoomCode(cleaned.upper().translate(_TYPO_FIXES))
 
 
+# Words with letters outside the alphabet (U, I, L, O) can never be drawn.
+_DRAWABLE_BLOCKED_WORDS = tuple(w for w in _BLOCKED_WORDS if set(w) <= set(CODE_ALPHABET))
+
+
 def is_blocked(code: str) -> bool:
     """Whether the code contains a word players should never be shown."""
-    return any(word in code for word in _BLOCKED_WORDS if set(word) <= set(CODE_ALPHABET))
+    return any(word in code for word in _DRAWABLE_BLOCKED_WORDS)
 
 
 class SecureCodeGenerator:

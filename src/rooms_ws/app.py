@@ -49,12 +49,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway: Gateway | None = None
+        drained = False
         try:
             gateway = await _resolved(container.gateway())
             app.state.gateway = gateway
             registry = gateway.registry
 
             async def drain() -> None:
+                nonlocal drained
+                drained = True
                 clean = await registry.drain(settings.shutdown_grace_s)
                 if not clean:
                     logger.warning(
@@ -68,7 +71,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             yield
         finally:
             if gateway is not None:
-                await gateway.registry.drain(settings.shutdown_grace_s)
+                # After the server's drain this is a backstop only: the grace is
+                # spent, and what was left has been closed and cancelled.
+                wait_s = min(1.0, settings.shutdown_grace_s) if drained else None
+                await gateway.registry.drain(
+                    settings.shutdown_grace_s if wait_s is None else wait_s
+                )
             await _resolved(container.shutdown_resources())
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -103,7 +103,14 @@ async def _pool(dsn: str, settings: PoolSettings) -> AsyncIterator[Any]:
     try:
         yield pool
     finally:
-        await pool.close()
+        try:
+            # close() waits for every connection to come back, with no bound.
+            await asyncio.wait_for(pool.close(), settings.command_timeout_s)
+        except TimeoutError:
+            # One is still held by a request cancelled at shutdown: closing the
+            # socket makes PostgreSQL roll back whatever it left uncommitted.
+            logger.warning("pool did not close in time; terminating its connections")
+            pool.terminate()
 
 
 async def _redis(url: str, settings: Settings) -> AsyncIterator[Any]:
@@ -119,9 +126,18 @@ async def _redis(url: str, settings: Settings) -> AsyncIterator[Any]:
         await client.aclose()
 
 
-async def _room_events(url: str, settings: Settings) -> AsyncIterator[RedisRoomEvents]:
+async def _room_events(
+    url: str, settings: Settings, breaker: CircuitBreaker
+) -> AsyncIterator[RedisRoomEvents]:
     events = RedisRoomEvents(
-        url, queue_size=settings.outbox_size, timeout_s=settings.redis_timeout_s
+        url,
+        queue_size=settings.outbox_size,
+        timeout_s=settings.redis_timeout_s,
+        # A create waits this long at most for its subscription, and not at
+        # all once its cache write found Redis failing (the shared breaker):
+        # a sick Redis costs a create one budget, not two.
+        subscribe_wait_s=settings.redis_timeout_s,
+        breaker=breaker,
     )
     await events.start()
     try:
@@ -154,7 +170,10 @@ class Container(containers.DeclarativeContainer):
     pool_settings = providers.Callable(pool_settings, settings)
     pool = providers.Resource(_pool, database_url, pool_settings)
     redis = providers.Resource(_redis, redis_url, settings)
-    room_events = providers.Resource(_room_events, redis_url, settings)
+    redis_breaker = providers.Singleton(
+        CircuitBreaker, open_for_s=settings.provided.redis_breaker_open_s
+    )
+    room_events = providers.Resource(_room_events, redis_url, settings, redis_breaker)
 
     uow_factory = providers.Singleton(PostgresUnitOfWorkFactory, pool, pool_settings)
     user_exists = providers.Singleton(functools.partial, user_exists, pool)
@@ -162,9 +181,7 @@ class Container(containers.DeclarativeContainer):
         RedisLiveStateCache,
         redis,
         timeout_s=settings.provided.redis_timeout_s,
-        breaker=providers.Singleton(
-            CircuitBreaker, open_for_s=settings.provided.redis_breaker_open_s
-        ),
+        breaker=redis_breaker,
     )
     create_room = providers.Singleton(
         CreateRoom,

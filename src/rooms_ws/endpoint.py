@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from rooms_domain.errors import StoreUnavailable
 from rooms_domain.model import UserId
 from rooms_ws import metrics
 from rooms_ws.auth import Identity, InvalidToken, TokenVerifier, token_from
@@ -111,8 +112,13 @@ async def _admit(websocket: WebSocket, gateway: Gateway) -> Identity:
         raise Refused(Refusal.UNAUTHORIZED, str(exc)) from None
     try:
         exists = await gateway.user_exists(identity.user_id)
+    except StoreUnavailable as exc:
+        # Not the client's fault, and not a verdict on its token: try again
+        # later. An outage, not a bug: during one, every client reconnecting
+        # lands here, so one brief line each, no traceback.
+        logger.warning("user lookup failed at handshake (%s)", exc)
+        raise Refused(Refusal.SERVER_FULL, "user lookup failed") from None
     except Exception:
-        # Not the client's fault, and not a verdict on its token: try again later.
         logger.warning("user lookup failed at handshake", exc_info=True)
         raise Refused(Refusal.SERVER_FULL, "user lookup failed") from None
     if not exists:

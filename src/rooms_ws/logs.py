@@ -46,6 +46,32 @@ class DropDenialNoise(logging.Filter):
         )
 
 
+class DropDuplicateConnectionLines(logging.Filter):
+    """uvicorn and websockets each log every handshake, accepted or refused.
+
+    ``rooms_ws.connections`` writes one line per connection opened, closed or
+    refused, with the user, the close code or the status and the reason; the
+    two stock lines per handshake only double the volume of a connect storm
+    (and carry the raw path, query string included, for the redaction to
+    catch). Their message templates, as the libraries spell them:
+    """
+
+    _TEMPLATES = frozenset(
+        {
+            '%s - "WebSocket %s" [accepted]',
+            '%s - "WebSocket %s" 403',
+            '%s - "WebSocket %s" %d',
+            "connection open",
+            "connection closed",
+            "connection rejected (%d %s)",
+            "HTTP response sent (%d %s)",
+        }
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "uvicorn.error" and record.msg in self._TEMPLATES)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -71,6 +97,7 @@ def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
         "filters": {
             "redact": {"()": "rooms_ws.logs.RedactQueryStrings"},
             "denials": {"()": "rooms_ws.logs.DropDenialNoise"},
+            "duplicates": {"()": "rooms_ws.logs.DropDuplicateConnectionLines"},
         },
         "formatters": {
             "json": {"()": "rooms_ws.logs.JsonFormatter"},
@@ -81,7 +108,7 @@ def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": fmt,
-                "filters": ["redact", "denials"],
+                "filters": ["redact", "denials", "duplicates"],
             }
         },
         "loggers": {

@@ -14,6 +14,7 @@ that dies, and on SIGTERM/SIGINT passes SIGTERM on and waits for them.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -53,7 +54,8 @@ def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1
         access_log=False,
         server_header=False,
         date_header=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+        # The whole grace; GracefulServer hands uvicorn what its drain left of it.
+        timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace_s)),
     )
 
 
@@ -72,11 +74,19 @@ class GracefulServer(uvicorn.Server):
             server.close()  # stop accepting first
         app = _find_app(self.config.loaded_app)
         drain = getattr(app.state, "drain", None) if app is not None else None
+        started = time.monotonic()
         if drain is not None:
             try:
                 await drain()
             except Exception:
                 logger.exception("drain failed")
+        grace = self.config.timeout_graceful_shutdown
+        if grace is not None:
+            # The drain spent the grace on the requests in flight; uvicorn (which
+            # closes what is left with 1012, then cancels the tasks still running)
+            # gets only the rest of it, so the process exits within the grace.
+            left = grace - (time.monotonic() - started)
+            self.config.timeout_graceful_shutdown = max(1, math.ceil(left))
         await super().shutdown(sockets)
 
 

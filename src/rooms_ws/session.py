@@ -223,7 +223,9 @@ class Session:
         self.requests += 1
         self._outbox.offer(result.text)
         elapsed_s = time.perf_counter() - started
-        # Label values must stay few: a client-chosen type is not one.
+        # Label values must stay few, and a log carries nothing a client chose
+        # freely (it could hold anything, a token included): an unknown type
+        # is "other" in both, and a frame without an envelope has none.
         kind = envelope.type if envelope is not None and envelope.type in REQUEST_TYPES else "other"
         metrics.REQUESTS.labels(kind, result.outcome).inc()
         metrics.LATENCY.labels(kind).observe(elapsed_s)
@@ -233,7 +235,7 @@ class Session:
                 "user_id": str(self._identity.user_id),
                 "connection_id": self.id,
                 "request_id": envelope.request_id if envelope else peek_request_id(text),
-                "type": envelope.type[:64] if envelope else None,
+                "type": kind if envelope else None,
                 "outcome": result.outcome,
                 "duration_ms": round(elapsed_s * 1000, 3),
             },

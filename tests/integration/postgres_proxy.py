@@ -20,23 +20,49 @@ class PostgresProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._freeze_on: bytes | None = None
+        self.port = 0
+        self.dsn = ""  # through the proxy, once started
         self.round_trips = 0
 
     async def start(self) -> str:
         """Listen on a free loopback port; return the DSN that goes through the proxy."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        port = self.port = self._server.sockets[0].getsockname()[1]
         parts = urlsplit(self._dsn)
         query = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"host", "port"}]
         # No TLS through the proxy: the count is of PostgreSQL's messages only.
         query.append(("sslmode", "disable"))
         user = parts.username or "postgres"
         netloc = f"{user}@127.0.0.1:{port}"
-        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+        self.dsn = urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+        return self.dsn
 
     def freeze(self) -> None:
         """Stop forwarding, keep every socket open: a server that hangs."""
         self._flowing.clear()
+
+    def freeze_on(self, marker: bytes) -> None:
+        """Freeze just before the next client message holding ``marker`` is forwarded.
+
+        ``b"COMMIT"``: the transaction has done all its work on the server,
+        and its commit is held back (until :meth:`thaw` delivers it late, or
+        :meth:`cut` loses it).
+        """
+        self._freeze_on = marker
+
+    @property
+    def flowing(self) -> bool:
+        """False while frozen (by :meth:`freeze` or a :meth:`freeze_on` that fired)."""
+        return self._flowing.is_set()
+
+    def thaw(self) -> None:
+        """Forward again, everything held back included (a stall that ends)."""
+        self._flowing.set()
+
+    async def reopen(self) -> None:
+        """After :meth:`cut`: accept connections again, on the same port."""
+        await self.start()
 
     async def cut(self) -> None:
         """Close every connection and refuse new ones: a server that is gone."""
@@ -74,6 +100,9 @@ class PostgresProxy:
         ) -> None:
             with contextlib.suppress(ConnectionError, OSError):
                 while data := await reader.read(65536):
+                    if up and self._freeze_on is not None and self._freeze_on in data:
+                        self._freeze_on = None
+                        self._flowing.clear()
                     await self._flowing.wait()
                     if up and not awaiting_reply[0]:
                         self.round_trips += 1

@@ -19,6 +19,8 @@ import pytest
 from tests.integration.ws_support import SECRET, free_port
 
 ROOMS = str(Path(sys.executable).with_name("rooms"))
+# The log file of every server this test run started, for the sweep in conftest.py.
+SERVER_LOGS: list[Path] = []
 
 
 def clean_env(**settings: str) -> dict[str, str]:
@@ -51,6 +53,7 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"ws://127.0.0.1:{self.port}/ws"
         self.log_path = cwd / f"server-{self.port}.log"
+        SERVER_LOGS.append(self.log_path)
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [ROOMS, "serve", "--port", str(self.port), *args],

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from rooms_adapters.circuit_breaker import CircuitBreaker
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from rooms_adapters.redis_errors import EventsUnavailable
 from rooms_adapters.redis_events import RedisRoomEvents, RoomSubscription
@@ -190,6 +191,55 @@ async def test_a_frozen_redis_is_noticed_and_subscriptions_resume_after_it_thaws
     await until_subscribers(fault_redis.url, room, 1)
     await bus.publish(room, "thawed")
     await eventually(lambda: inbox.messages == ["thawed"], within_s=RECOVERY_S)
+
+
+async def test_with_redis_stalled_only_the_first_subscribe_waits_for_its_bound(
+    fault_redis: EmbeddedRedis, buses: Buses
+) -> None:
+    # Each create_room subscribes: if every subscribe waited out its bound
+    # while Redis hangs, every create would pay it until the reader noticed.
+    wait_s = 1.0
+    bus = await buses.start(fault_redis.url, subscribe_wait_s=wait_s, ping_interval_s=60.0)
+    assert await bus.wait_connected(RECOVERY_S)
+    rooms, inbox = [new_room() for _ in range(6)], Inbox()
+    fault_redis.pause()
+    try:
+        await bus.subscribe(rooms[0], inbox)  # waits its bound, then stays pending
+        # A guard, not a timing: five more waits would take five bounds.
+        async with asyncio.timeout(wait_s):
+            for room in rooms[1:]:
+                await bus.subscribe(room, inbox)
+    finally:
+        fault_redis.resume()
+    for room in rooms:
+        await until_subscribers(fault_redis.url, room, 1)
+    # Confirmed again: the next subscribe waits for its confirmation as before.
+    late = new_room()
+    await bus.subscribe(late, inbox)
+    await bus.publish(late, "late")
+    await eventually(lambda: inbox.messages == ["late"], within_s=RECOVERY_S)
+
+
+async def test_while_the_caches_breaker_is_open_subscribe_does_not_wait(
+    fault_redis: EmbeddedRedis, buses: Buses
+) -> None:
+    # The create that just paid its budget on a failing cache write must not
+    # pay it again on the subscription: the breaker is shared.
+    wait_s = 5.0
+    breaker = CircuitBreaker(open_for_s=60.0)
+    bus = await buses.start(
+        fault_redis.url, subscribe_wait_s=wait_s, ping_interval_s=60.0, breaker=breaker
+    )
+    assert await bus.wait_connected(RECOVERY_S)
+    room, inbox = new_room(), Inbox()
+    fault_redis.pause()
+    try:
+        breaker.record_failure()  # as the cache's write to the frozen server would
+        async with asyncio.timeout(wait_s / 2):  # a guard: waiting would take wait_s
+            await bus.subscribe(room, inbox)
+    finally:
+        fault_redis.resume()
+    await until_subscribers(fault_redis.url, room, 1)  # pending, then made good
 
 
 async def test_a_listener_that_stops_reading_is_disconnected_without_slowing_others(

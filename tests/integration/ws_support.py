@@ -18,6 +18,11 @@ from rooms_ws.auth import issue_token
 
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 REPLY_TIMEOUT_S = 10.0
+# A string tests put only inside payloads and frames: a server log holding it
+# holds a payload (see the log sweep in conftest.py).
+PAYLOAD_MARKER = "payload-marker-7f3a9c"
+# Every token this test run issued: none may ever appear in a server log.
+ISSUED_TOKENS: list[str] = []
 
 
 def free_port() -> int:
@@ -28,7 +33,9 @@ def free_port() -> int:
 
 
 def token_for(user_id: UserId | uuid.UUID | str, *, ttl_s: int = 600, secret: str = SECRET) -> str:
-    return issue_token(secret, UserId(uuid.UUID(str(user_id))), ttl_s)
+    token = issue_token(secret, UserId(uuid.UUID(str(user_id))), ttl_s)
+    ISSUED_TOKENS.append(token)
+    return token
 
 
 def create_room(request_id: str | None = None, **payload: Any) -> dict[str, Any]:
