@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Awaitable, Callable, Mapping
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
 from redis.exceptions import RedisError
-from redis.typing import EncodableT
 
 from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.redis_client import redis_client
@@ -61,25 +62,82 @@ class RedisLiveStateCache:
         self._client = client
         self._timeout_s = timeout_s
         self.breaker = breaker if breaker is not None else CircuitBreaker()
+        # Connections kept checked out of the client's pool for room_created.
+        self._kept: set[Connection] = set()
+        self._idle: list[Connection] = []
 
     async def room_created(self, room_id: RoomId, view: LiveRoomView) -> None:
         # HSET of fixed values only: repeating the whole transaction yields the
         # same hashes, so a caller may safely write again after a failure.
-        pipe = self._client.pipeline(transaction=True)
-        pipe.hset(meta_key(room_id), mapping=_fields(view.meta))
-        pipe.hset(seats_key(room_id), mapping=_fields(view.seats))
-        await self._guarded(room_id, pipe)
+        packed = _packed_transaction(
+            _hset(meta_key(room_id), view.meta), _hset(seats_key(room_id), view.seats)
+        )
+        await self._guarded(room_id, lambda: self._transaction(packed, 2))
 
     async def read(self, room_id: RoomId) -> LiveRoomView | None:
         pipe = self._client.pipeline(transaction=True)
         pipe.hgetall(meta_key(room_id))
         pipe.hgetall(seats_key(room_id))
-        meta, seats = await self._guarded(room_id, pipe)
+        meta, seats = await self._guarded(room_id, pipe.execute)
         if not meta and not seats:
             return None
         return LiveRoomView(_text_map(meta), _text_map(seats))
 
-    async def _guarded(self, room_id: RoomId, pipe: aioredis.client.Pipeline) -> list[object]:
+    async def _transaction(self, packed: bytes, queued: int) -> list[object]:
+        """Send MULTI, ``queued`` commands and EXEC at once; the EXEC reply.
+
+        The lean equivalent of redis-py's ``Pipeline.execute()`` for a write
+        that runs per create: the command is encoded here in one ``bytes``, and
+        the connection is one this cache keeps checked out of the client's
+        pool (the pool still closes it with the client), so neither the pool's
+        lock nor per-command packing and parsing run per call. Such a
+        connection has no socket timeout of its own: ``_guarded`` bounds the
+        whole call, and a call cut short drops the connection, which then
+        reconnects on its next use (replies are never read out of step).
+        """
+        pool = self._client.connection_pool
+        kept = bool(self._idle) or len(self._kept) < _KEPT_CONNECTIONS
+        if self._idle:
+            conn = self._idle.pop()
+            if _closed_by_peer(conn):
+                # Redis went away (restart, failover) since this connection
+                # was last used: start afresh instead of failing on it.
+                await conn.disconnect(nowait=True)  # send_packed_command reconnects
+        else:
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+            if kept:
+                conn.socket_timeout = None  # bounded by _guarded instead
+                self._kept.add(conn)
+        try:
+            await conn.send_packed_command(packed, check_health=False)
+            for _ in range(queued + 1):  # +OK for MULTI, +QUEUED per command
+                await conn.read_response(timeout=_NO_SOCKET_TIMEOUT)
+            replies = await conn.read_response(timeout=_NO_SOCKET_TIMEOUT)
+        except BaseException:
+            # Whatever was left unread would answer the next call: drop it,
+            # and the idle ones too, which the same fault has likely broken.
+            await conn.disconnect(nowait=True)
+            for idle in self._idle:
+                await idle.disconnect(nowait=True)
+            if not kept:
+                await pool.release(conn)
+            else:
+                self._idle.append(conn)
+            raise
+        if kept:
+            self._idle.append(conn)
+        else:
+            await pool.release(conn)
+        if not isinstance(replies, list):
+            raise RedisError("transaction aborted: EXEC returned no replies")
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _guarded(
+        self, room_id: RoomId, call: Callable[[], Awaitable[list[object]]]
+    ) -> list[object]:
         if not self.breaker.allow():
             raise LiveStateSkipped(
                 f"Redis skipped for room {room_id}: circuit open after a recent failure"
@@ -89,7 +147,7 @@ class RedisLiveStateCache:
         started = asyncio.get_running_loop().time()
         try:
             async with asyncio.timeout(self._timeout_s):
-                result: list[object] = await pipe.execute()
+                result: list[object] = await call()
         except TimeoutError as exc:
             self._failed(f"no answer within {self._timeout_s}s")
             raise LiveStateUnavailable(
@@ -127,8 +185,51 @@ class RedisLiveStateCache:
         )
 
 
-def _fields(values: Mapping[str, str]) -> dict[EncodableT, EncodableT]:
-    return dict(values.items())
+# At most this many connections stay checked out for room_created (fewer
+# than the pool's, which read() and others share); calls beyond them borrow
+# one from the pool for the call.
+_KEPT_CONNECTIONS = 8
+_NO_SOCKET_TIMEOUT = math.inf  # redis-py's "no per-read timeout"
+_MULTI = b"*1\r\n$5\r\nMULTI\r\n"
+_EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+
+
+def _closed_by_peer(conn: Connection) -> bool:
+    """Whether the server closed this connection (EOF already received)."""
+    # redis-py's own check (can_read_destructive) runs asyncio.wait_for, a task
+    # per call on Python 3.11; the stream's EOF flag says the same at no cost.
+    reader: asyncio.StreamReader | None = getattr(conn, "_reader", None)
+    return reader is not None and reader.at_eof()
+
+
+_HSET = b"$4\r\nHSET\r\n"
+# The bulk-string header and text of each field name, encoded once: the field
+# names are the contract's fixed few.
+_FIELD_BULKS: dict[str, bytes] = {}
+
+
+def _bulk(text: str) -> bytes:
+    data = text.encode()
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
+def _hset(key: str, fields: Mapping[str, str]) -> bytes:
+    """``HSET key field value ...`` as one RESP command."""
+    parts = [b"*%d\r\n" % (2 + 2 * len(fields)), _HSET, _bulk(key)]
+    for field, value in fields.items():
+        head = _FIELD_BULKS.get(field)
+        if head is None:
+            head = _bulk(field)
+            if len(_FIELD_BULKS) < 64:  # bounded, whatever the caller passes
+                _FIELD_BULKS[field] = head
+        parts.append(head)
+        parts.append(_bulk(value))
+    return b"".join(parts)
+
+
+def _packed_transaction(*commands: bytes) -> bytes:
+    """MULTI, the commands and EXEC, as one RESP request."""
+    return b"".join((_MULTI, *commands, _EXEC))
 
 
 def _text_map(raw: object) -> dict[str, str]:

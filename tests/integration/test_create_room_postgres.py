@@ -22,8 +22,10 @@ from rooms_adapters.postgres import (
 from rooms_domain import (
     CodeGenerator,
     CodeSpaceExhausted,
+    Completed,
     CreateRoom,
     CreateRoomCommand,
+    Fresh,
     IdempotencyKeyReused,
     RequestId,
     RequestInProgress,
@@ -322,6 +324,32 @@ async def test_a_session_killed_mid_transaction_leaves_nothing_and_the_retry_cre
     assert await written_by(pg_pool, ann) == ONE_ROOM
 
 
+async def test_the_claim_is_completed_with_the_room_inside_the_transaction(
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+) -> None:
+    # The room's statement completes the key the claim holds (one round trip
+    # less); the row still goes in_progress, then completed, in one
+    # transaction, and complete() with another answer still overrides it.
+    ann = await add_user(pg_pool, "Ann")
+    request_id = RequestId(uuid.uuid4())
+    room = new_room(ann, random_code())
+    other = RoomCreated(new_room(ann, random_code()).room_id, room.code)
+    status = "SELECT status::text FROM ws_idempotency WHERE user_id = $1 AND request_id = $2"
+    async with uow_factory() as uow:
+        conn = uow.rooms._conn  # the Unit of Work's own connection, to look inside it
+        assert await uow.idempotency.claim(ann, request_id, "fp") == Fresh()
+        assert await uow.users.display_name(ann) == "Ann"  # read by the claim
+        assert await conn.fetchval(status, ann, request_id) == "in_progress"
+        assert await uow.rooms.add_if_code_free(room)
+        assert await conn.fetchval(status, ann, request_id) == "completed"
+        await uow.idempotency.complete(ann, request_id, "fp", other)
+        with pytest.raises(RuntimeError, match="did not claim"):
+            await uow.idempotency.complete(ann, request_id, "fp", other)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.idempotency.claim(ann, request_id, "fp") == Completed(other)
+
+
 async def test_round_trips_per_create(
     database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record]
 ) -> None:
@@ -344,8 +372,8 @@ async def test_round_trips_per_create(
     finally:
         pool.terminate()
         await proxy.close()
-    # BEGIN, claim, display name, room + seats, complete, COMMIT.
-    assert fresh == 6
+    # BEGIN, claim + display name, room + seats + complete, COMMIT.
+    assert fresh == 4
     # BEGIN, claim (conflict), read the completed record, ROLLBACK.
     assert replay == 4
 

@@ -8,8 +8,8 @@ and propagates unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -36,21 +36,46 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-@contextmanager
-def translated(conn: Connection | None = None) -> Iterator[None]:
+class _Translated:
+    """The context manager behind :func:`translated`.
+
+    A plain class rather than ``@contextmanager``: it wraps every statement,
+    and a generator-based manager costs a generator, its frame and two resumes
+    per use.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection | None) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, _UNAVAILABLE):
+            raise StoreUnavailable(f"PostgreSQL unavailable: {_describe(exc)}") from exc
+        if isinstance(exc, asyncpg.InterfaceError):
+            conn = self._conn
+            if conn is not None and is_lost(conn):
+                raise StoreUnavailable(f"PostgreSQL connection lost: {_describe(exc)}") from exc
+        # Anything else propagates unchanged.
+
+
+def translated(conn: Connection | None = None) -> AbstractContextManager[None]:
     """Turn the driver's "database unavailable" errors into StoreUnavailable.
 
     ``conn`` tells a lost connection (asyncpg's InterfaceError "connection is
     closed") from a misuse of the driver, which is a bug and propagates.
     """
-    try:
-        yield
-    except _UNAVAILABLE as exc:
-        raise StoreUnavailable(f"PostgreSQL unavailable: {_describe(exc)}") from exc
-    except asyncpg.InterfaceError as exc:
-        if conn is None or not is_lost(conn):
-            raise
-        raise StoreUnavailable(f"PostgreSQL connection lost: {_describe(exc)}") from exc
+    return _Translated(conn)
 
 
 def is_lost(conn: Connection) -> bool:

@@ -12,6 +12,7 @@ inside ``response_payload`` (``{"fingerprint": ..., "result": ...}``); only
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from asyncpg import exceptions as pg
@@ -24,11 +25,18 @@ from rooms_domain.ports import Claim, Completed, Fresh
 if TYPE_CHECKING:
     from rooms_adapters.postgres.pool import Connection
 
+# The claim also reads the claimant's display name, which the create needs
+# next: one round trip instead of two (see ``ClaimState``). The name is read
+# in the statement's snapshot, the same transaction the create runs in.
 _CLAIM = """
-INSERT INTO ws_idempotency (user_id, request_id, status, response_payload)
-VALUES ($1, $2, 'in_progress', $3)
-ON CONFLICT (user_id, request_id) DO NOTHING
-RETURNING true
+WITH claim AS (
+    INSERT INTO ws_idempotency (user_id, request_id, status, response_payload)
+    VALUES ($1, $2, 'in_progress', $3)
+    ON CONFLICT (user_id, request_id) DO NOTHING
+    RETURNING true
+)
+SELECT EXISTS (SELECT FROM claim),
+       (SELECT display_name FROM users WHERE user_id = $1)
 """
 _READ = """
 SELECT status::text, response_payload FROM ws_idempotency
@@ -46,23 +54,60 @@ UPDATE ws_idempotency SET status = 'completed', response_payload = $3
 WHERE user_id = $1 AND request_id = $2 AND status = 'in_progress'
 RETURNING true
 """
+# A key this Unit of Work claimed and already completed along with its room
+# (see ``ClaimState``), completed again with another answer.
+_RECOMPLETE = """
+UPDATE ws_idempotency SET status = 'completed', response_payload = $3
+WHERE user_id = $1 AND request_id = $2 AND status IN ('in_progress', 'completed')
+RETURNING true
+"""
+
+
+@dataclass(slots=True)
+class ClaimState:
+    """What this Unit of Work's claim left for its sibling stores, to save round trips.
+
+    - ``display_name``: the claim statement reads the claimant's name too, so
+      ``UserDirectory.display_name`` of that user needs no statement.
+    - ``pending``: the key held (``in_progress``) and not yet completed. The
+      room repository completes it in the statement that inserts the room
+      (status ``completed``, response = that room), and records it in
+      ``completed``; ``complete()`` with that same answer then has nothing
+      left to write. The row still goes ``in_progress`` (claim), then
+      ``completed``, inside the one transaction, and only the commit makes
+      either visible.
+    """
+
+    named_user: UserId | None = None
+    display_name: str | None = None
+    pending: tuple[UserId, RequestId, str] | None = None
+    completed: tuple[UserId, RequestId, str, RoomCreated] | None = None
+
+
+def response_payload(fingerprint: str, result: RoomCreated) -> dict[str, object]:
+    """The stored ``response_payload`` of a completed key."""
+    return {"fingerprint": fingerprint, "result": result.to_payload()}
 
 
 class PostgresIdempotencyStore:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, state: ClaimState | None = None) -> None:
         self._conn = conn
+        self._state = state if state is not None else ClaimState()
 
     async def claim(self, user_id: UserId, request_id: RequestId, fingerprint: str) -> Claim:
         with translated(self._conn):
             try:
-                held = await self._conn.fetchval(
+                row = await self._conn.fetchrow(
                     _CLAIM, user_id, request_id, {"fingerprint": fingerprint}
                 )
             except pg.LockNotAvailableError as exc:
                 raise RequestInProgress(f"request {request_id} is still being processed") from exc
             except pg.ForeignKeyViolationError as exc:
                 raise UnknownUser(f"no user {user_id}") from exc
-            if held:
+            if row is not None and row[0]:
+                state = self._state
+                state.named_user, state.display_name = user_id, row[1]
+                state.pending = (user_id, request_id, fingerprint)
                 return Fresh()
             return await self._settled(user_id, request_id, fingerprint)
 
@@ -78,6 +123,7 @@ class PostgresIdempotencyStore:
             if await self._conn.fetchval(
                 _RECLAIM_FAILED, user_id, request_id, {"fingerprint": fingerprint}
             ):
+                self._state.pending = (user_id, request_id, fingerprint)
                 return Fresh()
             raise RequestInProgress(f"request {request_id} is still being processed")
         if not isinstance(payload, dict) or payload.get("fingerprint") != fingerprint:
@@ -87,8 +133,19 @@ class PostgresIdempotencyStore:
     async def complete(
         self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
     ) -> None:
-        payload = {"fingerprint": fingerprint, "result": result.to_payload()}
+        state = self._state
+        folded = state.completed
+        if folded is not None and folded[:3] == (user_id, request_id, fingerprint):
+            state.completed = None
+            if folded[3] == result:
+                return  # written with the room, in this transaction
+            statement = _RECOMPLETE
+        else:
+            statement = _COMPLETE
         with translated(self._conn):
-            done = await self._conn.fetchval(_COMPLETE, user_id, request_id, payload)
+            done = await self._conn.fetchval(
+                statement, user_id, request_id, response_payload(fingerprint, result)
+            )
         if not done:
             raise RuntimeError("complete() of a key this Unit of Work did not claim")
+        state.pending = None

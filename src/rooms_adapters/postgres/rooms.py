@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 from asyncpg import exceptions as pg
 
 from rooms_adapters.postgres.errors import translated
+from rooms_adapters.postgres.idempotency import ClaimState, response_payload
 from rooms_domain.errors import UnknownUser
 from rooms_domain.model import (
     Readiness,
     Room,
     RoomCode,
+    RoomCreated,
     RoomId,
     RoomSettings,
     RoomStatus,
@@ -51,6 +53,32 @@ WITH room AS (
 )
 SELECT EXISTS (SELECT FROM room)
 """
+# The same, and the Unit of Work's pending idempotency key completed with this
+# room as its answer, when the room went in (see ``ClaimState``): the
+# ``in_progress`` row the claim inserted becomes ``completed`` in the same
+# round trip, still inside the transaction.
+_ADD_IF_CODE_FREE_AND_COMPLETE = """
+WITH room AS (
+    INSERT INTO rooms (room_id, owner_user_id, code, visibility, status,
+                       max_players, ruleset_id, ruleset_config, version)
+    VALUES ($1, $2, $3, $4::text::room_visibility, $5::text::room_status,
+            $6, $7, $8, $9)
+    ON CONFLICT (code) DO NOTHING
+    RETURNING room_id
+), seats AS (
+    INSERT INTO room_seats (room_id, seat_index, status, user_id, is_host, ready)
+    SELECT room.room_id, s.seat_index, s.status, s.user_id, s.is_host, s.ready
+    FROM room, jsonb_to_recordset($10::jsonb) AS s (
+        seat_index smallint, status seat_status, user_id uuid, is_host boolean,
+        ready seat_ready)
+), done AS (
+    UPDATE ws_idempotency SET status = 'completed', response_payload = $12
+    WHERE user_id = $2 AND request_id = $11 AND status = 'in_progress'
+      AND EXISTS (SELECT FROM room)
+    RETURNING true
+)
+SELECT EXISTS (SELECT FROM room), EXISTS (SELECT FROM done)
+"""
 _GET = """
 SELECT r.owner_user_id, r.code, r.visibility::text, r.status::text, r.max_players,
        r.ruleset_id, r.ruleset_config, r.version,
@@ -63,29 +91,47 @@ _CODE_TAKEN = "SELECT EXISTS (SELECT FROM rooms WHERE code = $1)"
 
 
 class PostgresRoomRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, claim: ClaimState | None = None) -> None:
         self._conn = conn
+        self._claim = claim
 
     async def add_if_code_free(self, room: Room) -> bool:
         settings = room.settings
+        claim = self._claim
+        pending = None if claim is None else claim.pending
+        args = (
+            room.room_id,
+            room.owner_user_id,
+            str(room.code),
+            settings.visibility.value,
+            room.status.value,
+            settings.max_players,
+            settings.ruleset_id,
+            settings.ruleset_config,
+            room.version,
+            [_seat_json(seat) for seat in room.seats],
+        )
         with translated(self._conn):
             try:
-                inserted = await self._conn.fetchval(
-                    _ADD_IF_CODE_FREE,
-                    room.room_id,
-                    room.owner_user_id,
-                    str(room.code),
-                    settings.visibility.value,
-                    room.status.value,
-                    settings.max_players,
-                    settings.ruleset_id,
-                    settings.ruleset_config,
-                    room.version,
-                    [_seat_json(seat) for seat in room.seats],
+                if claim is None or pending is None or pending[0] != room.owner_user_id:
+                    inserted = await self._conn.fetchval(_ADD_IF_CODE_FREE, *args)
+                    return bool(inserted)
+                _, request_id, fingerprint = pending
+                result = RoomCreated(room.room_id, room.code)
+                row = await self._conn.fetchrow(
+                    _ADD_IF_CODE_FREE_AND_COMPLETE,
+                    *args,
+                    request_id,
+                    response_payload(fingerprint, result),
                 )
             except pg.ForeignKeyViolationError as exc:
                 raise UnknownUser(f"a user of room {room.room_id} does not exist") from exc
-        return bool(inserted)
+        if row is None or not row[0]:
+            return False
+        if row[1]:
+            claim.pending = None
+            claim.completed = (room.owner_user_id, request_id, fingerprint, result)
+        return True
 
     async def get(self, room_id: RoomId) -> Room | None:
         with translated(self._conn):

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from rooms_adapters.postgres.errors import is_lost, translated
-from rooms_adapters.postgres.idempotency import PostgresIdempotencyStore
+from rooms_adapters.postgres.idempotency import ClaimState, PostgresIdempotencyStore
 from rooms_adapters.postgres.pool import PoolSettings
 from rooms_adapters.postgres.rooms import PostgresRoomRepository
 from rooms_adapters.postgres.users import PostgresUserDirectory
 
 if TYPE_CHECKING:
-    from asyncpg.transaction import Transaction
-
     from rooms_adapters.postgres.pool import Pool, PooledConnection
 
 logger = logging.getLogger(__name__)
@@ -35,8 +34,8 @@ class PostgresUnitOfWork:
         self._pool = pool
         self._settings = settings
         self._conn: PooledConnection | None = None
-        self._tx: Transaction | None = None
         self._entered = False
+        self._commit_failed = False
         self.committed = False
 
     async def __aenter__(self) -> Self:
@@ -44,18 +43,25 @@ class PostgresUnitOfWork:
             raise RuntimeError("a Unit of Work is entered once; open a new one")
         self._entered = True
         with translated():
-            conn = await self._pool.acquire(timeout=self._settings.acquire_timeout_s)
+            # asyncio.timeout, not acquire(timeout=...): asyncpg bounds that
+            # with wait_for, which on Python 3.11 runs a task of its own per call.
+            async with asyncio.timeout(self._settings.acquire_timeout_s):
+                conn = await self._pool.acquire()
         try:
-            tx = conn.transaction()
+            # Plain BEGIN/COMMIT/ROLLBACK, which is all asyncpg's Transaction
+            # sends too, without its object and state checks per Unit of Work.
             with translated(conn):
-                await tx.start()
+                await conn.execute("BEGIN")
         except BaseException:
             await self._release(conn)
             raise
-        self._conn, self._tx = conn, tx
-        self.idempotency = PostgresIdempotencyStore(conn)
-        self.rooms = PostgresRoomRepository(conn)
-        self.users = PostgresUserDirectory(conn)
+        self._conn = conn
+        # Shared by the three stores: the claim's statement also reads the
+        # display name and the room's statement also completes the claim.
+        claim = ClaimState()
+        self.idempotency = PostgresIdempotencyStore(conn, claim)
+        self.rooms = PostgresRoomRepository(conn, claim)
+        self.users = PostgresUserDirectory(conn, claim)
         return self
 
     async def __aexit__(
@@ -64,35 +70,46 @@ class PostgresUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        conn, tx = self._conn, self._tx
-        if conn is None or tx is None:
+        conn = self._conn
+        if conn is None:
             return
         try:
-            if not self.committed and not is_lost(conn):
-                await self._rollback(conn, tx)
+            if self._commit_failed:
+                # Its outcome is unknown and the connection may still be busy
+                # cancelling it: no ROLLBACK after it, the connection goes.
+                _terminate(conn)
+            elif not self.committed and not is_lost(conn):
+                await self._rollback(conn)
         finally:
-            self._conn = self._tx = None
+            self._conn = None
             await self._release(conn)
 
     async def commit(self) -> None:
         """Commit; on StoreUnavailable the outcome is unknown, and a retry with
         the same request id is what settles it (replay or fresh run)."""
-        if self._conn is None or self._tx is None:
+        conn = self._conn
+        if conn is None:
             raise RuntimeError("commit() outside the Unit of Work's block")
-        with translated(self._conn):
-            await self._tx.commit()
+        if self.committed:
+            raise RuntimeError("commit() twice in one Unit of Work")
+        try:
+            with translated(conn):
+                await conn.execute("COMMIT")
+        except BaseException:
+            self._commit_failed = True
+            raise
         self.committed = True
 
     @staticmethod
-    async def _rollback(conn: PooledConnection, tx: Transaction) -> None:
+    async def _rollback(conn: PooledConnection) -> None:
         try:
-            await tx.rollback()
+            await conn.execute("ROLLBACK")
         except Exception:
             # The outcome stands without it (nothing was committed), and a
             # connection in an unknown state must not go back to the pool:
             # closing it makes the server roll back.
             logger.warning("rollback failed; closing the connection", exc_info=True)
-            conn.terminate()
+            _terminate(conn)
 
     async def _release(self, conn: PooledConnection) -> None:
         try:
@@ -101,6 +118,11 @@ class PostgresUnitOfWork:
             # asyncpg has already closed a connection it could not reset; the
             # caller's outcome does not depend on it.
             logger.warning("connection release failed", exc_info=True)
+
+
+def _terminate(conn: PooledConnection) -> None:
+    if not is_lost(conn):  # a lost one is closed already, and detached from its proxy
+        conn.terminate()
 
 
 class PostgresUnitOfWorkFactory:

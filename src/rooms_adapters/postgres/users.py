@@ -10,6 +10,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from rooms_adapters.postgres.errors import translated
+from rooms_adapters.postgres.idempotency import ClaimState
 from rooms_adapters.postgres.pool import PoolSettings
 from rooms_domain.model import UserId
 
@@ -23,10 +24,15 @@ _ACQUIRE_TIMEOUT_S = PoolSettings().acquire_timeout_s
 
 
 class PostgresUserDirectory:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, claim: ClaimState | None = None) -> None:
         self._conn = conn
+        self._claim = claim
 
     async def display_name(self, user_id: UserId) -> str | None:
+        claim = self._claim
+        if claim is not None and claim.named_user == user_id:
+            # Read by this Unit of Work's claim statement, in this transaction.
+            return claim.display_name
         with translated(self._conn):
             name: str | None = await self._conn.fetchval(_DISPLAY_NAME, user_id)
         return name
