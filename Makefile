@@ -25,17 +25,22 @@ test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks soak
+	$(BIN)/ruff format --check src tests benchmarks soak
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests soak
+	$(BIN)/ruff check --fix src tests soak
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# N clients for T seconds while Redis flaps; not part of `make test`.
+# ARGS: --clients 20 --seconds 60 --rate 8 --redis-every 10 --redis-down 3
+soak: $(STAMP)
+	$(BIN)/python -m soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
