@@ -8,6 +8,8 @@
   freeze or restart. Always embedded, even with ``ROOMS_TEST_REDIS_URL``:
   the machine's Redis must not be harmed.
 - ``live_state`` / ``room_events``: the real adapters for the contract suites.
+- ``redis`` (function): a plain client on ``redis_url`` (decoded strings), to
+  read what a server wrote or publish to a room's channel.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "TrackedLiveState",
     "fault_redis",
     "live_state",
+    "plain_redis",
     "redis_url",
     "room_events",
     "room_keys",
@@ -138,3 +141,12 @@ def fault_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(name="redis")
+async def plain_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -41,15 +41,6 @@ def env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def user(database_url: str, redis: aioredis.Redis) -> AsyncIterator[uuid.UUID]:
     rows = await fetch(
         database_url,

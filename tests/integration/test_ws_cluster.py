@@ -35,15 +35,6 @@ async def add_user(dsn: str, name: str = "Ann") -> uuid.UUID:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client_ = aioredis.from_url(redis_url, decode_responses=True)
-    try:
-        yield client_
-    finally:
-        await client_.aclose()
-
-
-@pytest.fixture
 async def cleanup_rooms(database_url: str, redis: aioredis.Redis) -> AsyncIterator[None]:
     yield
     for row in await fetch(database_url, "SELECT room_id FROM rooms"):
