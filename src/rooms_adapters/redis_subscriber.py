@@ -31,6 +31,13 @@ logger = logging.getLogger(__name__)
 MessageHandler = Callable[[str, bytes], None]
 
 _SUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE when resubscribing after a reconnect
+_DRAIN_ABOVE = 64 * 1024  # bytes buffered before a command write waits for the socket
+
+
+def _command(name: bytes, argument: str) -> bytes:
+    """``name argument`` as one RESP request."""
+    data = argument.encode()
+    return b"*2\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(data), data)
 
 
 class ChannelSubscriber:
@@ -105,25 +112,44 @@ class ChannelSubscriber:
         when there is nothing to wait for. Never raises for Redis errors: the
         reader reconnects and resubscribes everything.
         """
-        async with self._lock:
-            conn = self._conn
-            # A dropped connection must not be revived here by redis-py's
-            # implicit connect-on-send: the reader owns reconnection.
-            if conn is None or not conn.is_connected:
-                return None
-            wanted = channel in self._wanted
-            try:
-                if wanted and channel not in self._requested:
-                    await self._send_subscribe(conn, [channel])
-                elif not wanted and channel in self._requested:
-                    self._requested.discard(channel)
-                    await conn.send_command("UNSUBSCRIBE", channel, check_health=False)
-            except (RedisError, OSError) as exc:
-                logger.debug("room events command failed, the reader will reconnect: %s", exc)
-                self._forget(conn)
-                await conn.disconnect(nowait=True)  # also wakes the reader blocked on it
-                return None
-            return self._confirmation(channel) if wanted else None
+        if self._lock.locked():
+            # A (re)connection is subscribing everything, or a PING is being
+            # written: wait for it, so the channel is not missed in between.
+            async with self._lock:
+                pass
+        conn = self._conn
+        # A dropped connection must not be revived here by redis-py's
+        # implicit connect-on-send: the reader owns reconnection.
+        if conn is None or not conn.is_connected:
+            return None
+        wanted = channel in self._wanted
+        try:
+            # One write of one whole command and no await in between: commands
+            # cannot interleave, so no lock and no per-call task (redis-py's
+            # send_command bounds each write with asyncio.wait_for).
+            if wanted and channel not in self._requested:
+                self._requested.add(channel)
+                self._unconfirmed[channel] = self._unconfirmed.get(channel, 0) + 1
+                await self._write(conn, _command(b"SUBSCRIBE", channel))
+            elif not wanted and channel in self._requested:
+                self._requested.discard(channel)
+                await self._write(conn, _command(b"UNSUBSCRIBE", channel))
+        except (RedisError, OSError, RuntimeError, TimeoutError) as exc:
+            logger.debug("room events command failed, the reader will reconnect: %s", exc)
+            self._forget(conn)
+            await conn.disconnect(nowait=True)  # also wakes the reader blocked on it
+            return None
+        return self._confirmation(channel) if wanted else None
+
+    async def _write(self, conn: AbstractConnection, command: bytes) -> None:
+        writer: asyncio.StreamWriter | None = getattr(conn, "_writer", None)
+        if writer is None:
+            await conn.send_packed_command(command, check_health=False)
+            return
+        writer.write(command)
+        if writer.transport.get_write_buffer_size() > _DRAIN_ABOVE:
+            async with asyncio.timeout(self._timeout_s):
+                await writer.drain()
 
     # -- confirmations -------------------------------------------------------
 

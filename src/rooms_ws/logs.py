@@ -13,6 +13,8 @@ import re
 import time
 from typing import Any
 
+import orjson
+
 _QUERY = re.compile(r"\?\S*")
 
 # Attributes every LogRecord has; anything else was passed with `extra=`.
@@ -72,21 +74,48 @@ class DropDuplicateConnectionLines(logging.Filter):
         return not (record.name == "uvicorn.error" and record.msg in self._TEMPLATES)
 
 
+def _default(value: object) -> str:
+    return str(value)
+
+
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record, serialised with orjson.
+
+    The timestamp's seconds part is formatted once per second, not per record.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._second = -1
+        self._stamp = ""
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and key[0] != "_":
                 entry[key] = value
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        try:
+            return orjson.dumps(entry, default=_default, option=_JSON_OPTIONS).decode()
+        except TypeError:
+            # What orjson refuses (integers beyond 64 bits, say): the stdlib's way.
+            return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:

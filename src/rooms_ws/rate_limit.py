@@ -14,6 +14,8 @@ class TokenBucket:
     with 4008): it resets on every frame that is let through.
     """
 
+    __slots__ = ("_burst", "_clock", "_rate", "_stamp", "_tokens", "strikes")
+
     def __init__(
         self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic
     ) -> None:

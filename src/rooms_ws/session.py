@@ -5,9 +5,14 @@ contract's error), an unexpected exception becomes ``internal_error`` with
 its traceback in the log, and the connection ends only by a close code the
 contract names (or the client leaving).
 
-    reader (this task)  --replies, events-->  Outbox (writer task)  -->  socket
-        ^ close requests: token expiry (4001), rate abuse (4008),
+    reader (this task)  --replies-->  Outbox  -->  socket
+    room events (listener tasks)  --->  (a writer task only while frames queue)
+        ^ close requests: token expiry (4001, a loop timer), rate abuse (4008),
           slow consumer (4009), SIGTERM drain (1012)
+
+An idle connection costs no task of its own: the reader awaits ``receive()``
+directly, and a close request that arrives meanwhile interrupts that wait
+(by cancelling it, and only it); a request in progress is never interrupted.
 """
 
 from __future__ import annotations
@@ -69,12 +74,37 @@ RATE_LIMITED = WireError(ErrorCode.RATE_LIMITED, "too many messages; slow down a
 UNKNOWN_TYPE = WireError(ErrorCode.UNKNOWN_TYPE, "this type of request is not known")
 TOO_LARGE_CLOSE_REASON = "frame too large"
 
+# Metric children by label values (few: the request types and outcome codes),
+# so a request does not pay prometheus_client's labels() lookup and lock.
+_REQUESTS: dict[tuple[str, str], Any] = {}
+_LATENCY: dict[str, Any] = {}
+
 
 class Session:
+    __slots__ = (
+        "_bucket",
+        "_close",
+        "_expiry",
+        "_identity",
+        "_interrupting",
+        "_limits",
+        "_outbox",
+        "_parked",
+        "_services",
+        "_subscriptions",
+        "_task",
+        "_user",
+        "_ws",
+        "client_close_code",
+        "id",
+        "requests",
+    )
+
     def __init__(self, ws: WebSocket, identity: Identity, services: SessionServices) -> None:
         self.id = uuid.uuid4().hex[:12]
         self._ws = ws
         self._identity = identity
+        self._user = str(identity.user_id)  # as logged
         self._services = services
         limits = services.limits
         self._limits = limits
@@ -84,8 +114,13 @@ class Session:
             close=self._send_close,
             size=limits.outbox_size,
             send_timeout_s=limits.send_timeout_s,
+            on_stop=self._interrupt,
         )
-        self._close_requested = asyncio.get_running_loop().create_future()
+        self._close: tuple[CloseCode, bool] | None = None  # the first close request
+        self._task: asyncio.Task[Any] | None = None  # the reader, while run() runs
+        self._parked = False  # the reader is waiting in receive()
+        self._interrupting = False  # we cancelled that wait
+        self._expiry: asyncio.TimerHandle | None = None
         self._subscriptions: dict[RoomId, Subscription] = {}
         self.client_close_code: int | None = None
         self.requests = 0
@@ -94,62 +129,71 @@ class Session:
 
     @property
     def closing(self) -> bool:
-        return self._close_requested.done() or self._outbox.closing
+        return self._close is not None or self._outbox.closing
 
     def request_close(self, code: CloseCode, *, flush: bool) -> None:
         """Ask the session to end with ``code``; the first request wins."""
-        if not self._close_requested.done():
-            self._close_requested.set_result((code, flush))
+        if self._close is None:
+            self._close = (code, flush)
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        # Wake the reader if it is waiting for a frame; a request in progress
+        # runs to its end and the loop sees the close request after it.
+        task = self._task
+        if self._parked and not self._interrupting and task is not None:
+            self._interrupting = True
+            task.cancel()
 
     async def run(self) -> int | None:
         """Serve until a close; returns the close code (ours, or the client's)."""
-        writer = asyncio.create_task(self._outbox.run(), name=f"writer-{self.id}")
-        expiry = asyncio.create_task(self._expire(), name=f"expiry-{self.id}")
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        delay = max(0.0, self._identity.expires_at - time.time())
+        self._expiry = loop.call_at(loop.time() + delay, self._expired)
         try:
-            await self._read_loop(writer)
+            await self._read_loop()
         finally:
-            expiry.cancel()
+            self._expiry.cancel()
+            self._task = None
             await self._unsubscribe_all()
-            if self._close_requested.done():
-                code, flush = self._close_requested.result()
+            if self._close is not None:
+                code, flush = self._close
                 self._outbox.close(code, flush=flush)
             elif self.client_close_code is not None:
                 self._outbox.abandon()
             else:
                 self._outbox.close(CloseCode.NORMAL, flush=True)
-            await self._finish_writer(writer)
+            await self._outbox.finish()
         return self._outbox.close_code_sent or self.client_close_code
 
-    async def _read_loop(self, writer: asyncio.Task[None]) -> None:
-        while not self._close_requested.done():
-            receive = asyncio.ensure_future(self._ws.receive())
-            await asyncio.wait(
-                {receive, writer, self._close_requested}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if not receive.done():
-                receive.cancel()
-                if writer.done() and not self._close_requested.done():
-                    # The writer gave up (slow consumer, or the client vanished).
-                    self.request_close(CloseCode.SLOW_CONSUMER, flush=False)
+    async def _read_loop(self) -> None:
+        receive = self._ws.receive
+        while True:
+            if self._close is not None:
                 return
-            message = receive.result()
+            if self._outbox.closing:
+                # The outbox gave up (slow consumer, or the client vanished).
+                self.request_close(CloseCode.SLOW_CONSUMER, flush=False)
+                return
+            self._parked = True
+            try:
+                message = await receive()
+            except asyncio.CancelledError:
+                if self._interrupting:
+                    self._interrupting = False
+                    task = asyncio.current_task()
+                    if task is not None and task.uncancel() == 0:
+                        continue  # only our interruption: the loop's checks end it
+                raise
+            finally:
+                self._parked = False
             if message["type"] == "websocket.disconnect":
                 self.client_close_code = int(message.get("code", 1005))
                 return
             await self._on_frame(message)
-            if self._outbox.closing and not self._close_requested.done():
-                self.request_close(CloseCode.SLOW_CONSUMER, flush=False)
 
-    async def _finish_writer(self, writer: asyncio.Task[None]) -> None:
-        try:
-            # The writer bounds each send and the close frame; this is a backstop.
-            async with asyncio.timeout(self._limits.send_timeout_s + 2.0):
-                await writer
-        except TimeoutError:
-            writer.cancel()
-
-    async def _expire(self) -> None:
-        await asyncio.sleep(max(0.0, self._identity.expires_at - time.time()))
+    def _expired(self) -> None:
         self.request_close(CloseCode.TOKEN_EXPIRED, flush=False)
 
     # --- one frame -------------------------------------------------------------------
@@ -168,7 +212,9 @@ class Session:
             self.request_close(CloseCode.TOO_LARGE, flush=False)
             return
         if not self._bucket.take():
-            self._answer(error_reply(RATE_LIMITED, peek_request_id(text)), None, None, started)
+            await self._answer(
+                error_reply(RATE_LIMITED, peek_request_id(text)), None, None, started
+            )
             if self._bucket.strikes >= self._limits.rate_abuse_strikes:
                 self.request_close(CloseCode.RATE_ABUSE, flush=True)
             return
@@ -186,7 +232,7 @@ class Session:
                     extra={"user_id": str(self._identity.user_id), "request_id": request_id},
                 )
             result = error_reply(to_wire(exc), request_id)
-        self._answer(result, envelope, text, started)
+        await self._answer(result, envelope, text, started)
 
     async def _dispatch(self, envelope: RequestEnvelope) -> Reply:
         handler = self._handlers.get(envelope.type)
@@ -217,29 +263,37 @@ class Session:
         CREATE_ROOM: _create_room,
     }
 
-    def _answer(
+    async def _answer(
         self, result: Reply, envelope: RequestEnvelope | None, text: str | None, started: float
     ) -> None:
         self.requests += 1
-        self._outbox.offer(result.text)
+        await self._outbox.send(result.text)
         elapsed_s = time.perf_counter() - started
         # Label values must stay few, and a log carries nothing a client chose
         # freely (it could hold anything, a token included): an unknown type
         # is "other" in both, and a frame without an envelope has none.
         kind = envelope.type if envelope is not None and envelope.type in REQUEST_TYPES else "other"
-        metrics.REQUESTS.labels(kind, result.outcome).inc()
-        metrics.LATENCY.labels(kind).observe(elapsed_s)
-        request_log.info(
-            "request",
-            extra={
-                "user_id": str(self._identity.user_id),
-                "connection_id": self.id,
-                "request_id": envelope.request_id if envelope else peek_request_id(text),
-                "type": kind if envelope else None,
-                "outcome": result.outcome,
-                "duration_ms": round(elapsed_s * 1000, 3),
-            },
-        )
+        outcome = result.outcome
+        counter = _REQUESTS.get((kind, outcome))
+        if counter is None:
+            counter = _REQUESTS[(kind, outcome)] = metrics.REQUESTS.labels(kind, outcome)
+        counter.inc()
+        latency = _LATENCY.get(kind)
+        if latency is None:
+            latency = _LATENCY[kind] = metrics.LATENCY.labels(kind)
+        latency.observe(elapsed_s)
+        if request_log.isEnabledFor(logging.INFO):
+            request_log.info(
+                "request",
+                extra={
+                    "user_id": self._user,
+                    "connection_id": self.id,
+                    "request_id": envelope.request_id if envelope else peek_request_id(text),
+                    "type": kind if envelope else None,
+                    "outcome": outcome,
+                    "duration_ms": round(elapsed_s * 1000, 3),
+                },
+            )
 
     # --- room events -----------------------------------------------------------------
 
