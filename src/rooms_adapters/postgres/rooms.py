@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # Enums travel as text and the seats as one JSON array: asyncpg knows both
 # types already, so a fresh connection spends no round trips introspecting
 # enum and array types.
-_ADD_IF_CODE_FREE = """
+_ROOM_AND_SEATS = """
 WITH room AS (
     INSERT INTO rooms (room_id, owner_user_id, code, visibility, status,
                        max_players, ruleset_id, ruleset_config, version)
@@ -50,28 +50,20 @@ WITH room AS (
     FROM room, jsonb_to_recordset($10::jsonb) AS s (
         seat_index smallint, status seat_status, user_id uuid, is_host boolean,
         ready seat_ready)
-)
+)"""
+_ADD_IF_CODE_FREE = (
+    _ROOM_AND_SEATS
+    + """
 SELECT EXISTS (SELECT FROM room)
 """
+)
 # The same, and the Unit of Work's pending idempotency key completed with this
 # room as its answer, when the room went in (see ``ClaimState``): the
 # ``in_progress`` row the claim inserted becomes ``completed`` in the same
 # round trip, still inside the transaction.
-_ADD_IF_CODE_FREE_AND_COMPLETE = """
-WITH room AS (
-    INSERT INTO rooms (room_id, owner_user_id, code, visibility, status,
-                       max_players, ruleset_id, ruleset_config, version)
-    VALUES ($1, $2, $3, $4::text::room_visibility, $5::text::room_status,
-            $6, $7, $8, $9)
-    ON CONFLICT (code) DO NOTHING
-    RETURNING room_id
-), seats AS (
-    INSERT INTO room_seats (room_id, seat_index, status, user_id, is_host, ready)
-    SELECT room.room_id, s.seat_index, s.status, s.user_id, s.is_host, s.ready
-    FROM room, jsonb_to_recordset($10::jsonb) AS s (
-        seat_index smallint, status seat_status, user_id uuid, is_host boolean,
-        ready seat_ready)
-), done AS (
+_ADD_IF_CODE_FREE_AND_COMPLETE = (
+    _ROOM_AND_SEATS
+    + """, done AS (
     UPDATE ws_idempotency SET status = 'completed', response_payload = $12
     WHERE user_id = $2 AND request_id = $11 AND status = 'in_progress'
       AND EXISTS (SELECT FROM room)
@@ -79,6 +71,7 @@ WITH room AS (
 )
 SELECT EXISTS (SELECT FROM room), EXISTS (SELECT FROM done)
 """
+)
 _GET = """
 SELECT r.owner_user_id, r.code, r.visibility::text, r.status::text, r.max_players,
        r.ruleset_id, r.ruleset_config, r.version,
