@@ -21,8 +21,9 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from rooms_domain.errors import StoreUnavailable
 from rooms_domain.model import UserId
@@ -113,37 +114,38 @@ def _uuid(text: str) -> uuid.UUID:
 # --- the database, external or embedded -------------------------------------------
 
 
-@contextlib.contextmanager
-def _database(settings: Settings) -> Iterator[str]:
-    """The DSN of ROOMS_DATABASE_URL, or of the embedded server (reused if running)."""
-    if settings.database_url is not None:
-        yield settings.database_url
-        return
-    from rooms_adapters.embedded.postgres import EmbeddedPostgres
-    from rooms_ws.container import postgres_dir
+class _EmbeddedServer(Protocol):
+    def start(self) -> str: ...
 
-    server = EmbeddedPostgres(postgres_dir(settings))
-    dsn = server.start()
+    def stop(self) -> None: ...
+
+
+@contextlib.contextmanager
+def _service(url: str | None, embedded: Callable[[], _EmbeddedServer]) -> Iterator[str]:
+    """``url`` when configured, else an embedded server's (reused if running)."""
+    if url is not None:
+        yield url
+        return
+    server = embedded()
+    started = server.start()
     try:
-        yield dsn
+        yield started
     finally:
         server.stop()  # stops only a server this command started
 
 
-@contextlib.contextmanager
-def _redis(settings: Settings) -> Iterator[str]:
-    if settings.redis_url is not None:
-        yield settings.redis_url
-        return
+def _database(settings: Settings) -> contextlib.AbstractContextManager[str]:
+    from rooms_adapters.embedded.postgres import EmbeddedPostgres
+    from rooms_ws.container import postgres_dir
+
+    return _service(settings.database_url, lambda: EmbeddedPostgres(postgres_dir(settings)))
+
+
+def _redis(settings: Settings) -> contextlib.AbstractContextManager[str]:
     from rooms_adapters.embedded.redis import EmbeddedRedis
     from rooms_ws.container import redis_dir
 
-    server = EmbeddedRedis(redis_dir(settings))
-    url = server.start()
-    try:
-        yield url
-    finally:
-        server.stop()
+    return _service(settings.redis_url, lambda: EmbeddedRedis(redis_dir(settings)))
 
 
 async def _with_connection(dsn: str, action: str) -> list[str]:
