@@ -286,3 +286,17 @@ class TestReplies:
             '{"type":"create_room_ok","request_id":"' + RID + '","payload":'
             '{"room_id":"r","code":"AB12CD","seat_index":0,"is_host":true}}'
         )
+
+    @pytest.mark.parametrize("code", list(ErrorCode))
+    def test_written_frames_match_the_models_the_schema_is_built_from(
+        self, code: ErrorCode
+    ) -> None:
+        from rooms_domain.errors import Problem
+        from rooms_ws.errors import WireError
+        from rooms_ws.messages import ErrorPayload, ServerMessage
+
+        error = WireError(code, "m", (Problem("f", "p"),))
+        frame = ServerMessage.model_validate_json(error_reply(error, RID).text)
+        ErrorPayload.model_validate(frame.payload, strict=False)
+        ok = reply("create_room_ok", None, {"room_id": "r", "code": "AB12CD"}).text
+        assert ServerMessage.model_validate_json(ok).request_id is None
