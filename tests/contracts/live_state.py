@@ -7,6 +7,24 @@ import uuid
 from rooms_domain import LiveRoomView, LiveStateCache, RoomId, UserId
 from tests.contracts.support import new_room, random_code
 
+# Contract §4, spelled out independently of the code that writes them.
+META_FIELDS = frozenset(
+    {
+        "status",
+        "visibility",
+        "owner_user_id",
+        "code",
+        "max_players",
+        "ruleset_id",
+        "ruleset_config",
+        "created_at_ms",
+        "version",
+    }
+)
+SEAT_FIELDS = frozenset(
+    {"user_id", "display_name", "ready", "connected", "is_host", "joined_at_ms"}
+)
+
 
 def a_view(max_players: int = 4) -> tuple[RoomId, LiveRoomView]:
     room = new_room(

@@ -19,22 +19,11 @@ from rooms_domain import (
     SystemClock,
     UserId,
 )
+from tests.contracts.live_state import META_FIELDS, SEAT_FIELDS
 from tests.integration.redis_support import admin_client
 
 pytestmark = pytest.mark.integration
 
-META_FIELDS = {
-    "status",
-    "visibility",
-    "owner_user_id",
-    "code",
-    "max_players",
-    "ruleset_id",
-    "ruleset_config",
-    "created_at_ms",
-    "version",
-}
-SEAT_FIELDS = {"user_id", "display_name", "ready", "connected", "is_host", "joined_at_ms"}
 HOUSEKEEPING = {"hello", "client", "config"}  # connection handshake and the test's own reset
 
 

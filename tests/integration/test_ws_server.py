@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from tests.contracts.live_state import META_FIELDS
 from tests.integration.server_process import (
     ServerProcess,
     fetch,
@@ -180,17 +181,7 @@ class TestCreateRoom:
         assert stored.get("result", stored) == payload
 
         meta = await redis.hgetall(f"room:{room_id}:meta")
-        assert set(meta) == {
-            "status",
-            "visibility",
-            "owner_user_id",
-            "code",
-            "max_players",
-            "ruleset_id",
-            "ruleset_config",
-            "created_at_ms",
-            "version",
-        }
+        assert set(meta) == META_FIELDS
         assert meta["status"] == "open" and meta["visibility"] == "private"
         assert meta["owner_user_id"] == str(user) and meta["code"] == code
         assert meta["max_players"] == "3" and meta["ruleset_id"] == "classic"
