@@ -7,9 +7,12 @@ import math
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NewType
+from typing import TYPE_CHECKING, NewType
 
 from rooms_domain.errors import Problem, ValidationFailed
+
+if TYPE_CHECKING:
+    from rooms_domain.lobby_rules import Change
 
 UserId = NewType("UserId", uuid.UUID)
 RoomId = NewType("RoomId", uuid.UUID)
@@ -188,6 +191,62 @@ class Room:
         return Room.open(
             room_id=self.room_id, owner=self.owner_user_id, code=code, settings=self.settings
         )
+
+    # --- the lobby (docs/protocol.md). The rules live in lobby_rules, which imports
+    # this module: hence the imports inside the methods.
+
+    @property
+    def usable_seats(self) -> tuple[Seat, ...]:
+        """The seats below ``max_players``; the others are never used."""
+        return self.seats[: self.settings.max_players]
+
+    @property
+    def occupied_count(self) -> int:
+        return sum(1 for seat in self.seats if seat.status is SeatStatus.OCCUPIED)
+
+    @property
+    def host_seat(self) -> int | None:
+        """The host's seat index; ``None`` once the room is empty (closed)."""
+        return next((seat.index for seat in self.seats if seat.is_host), None)
+
+    def seat_of(self, user: UserId) -> Seat | None:
+        return next((seat for seat in self.seats if seat.user_id == user), None)
+
+    def join(self, user: UserId, display_name: str | None = None) -> Change:
+        """Take the lowest empty usable seat; a user already seated keeps theirs (no change)."""
+        from rooms_domain import lobby_rules
+
+        return lobby_rules.join(self, user, display_name)
+
+    def leave(self, user: UserId) -> Change:
+        """Empty the user's seat, in ``open`` or ``in_game``; host succession, closing."""
+        from rooms_domain import lobby_rules
+
+        return lobby_rules.leave(self, user)
+
+    def release_held_seat(self, user: UserId) -> Change:
+        """A held seat ran out: as :meth:`leave` with reason ``timeout``, only while ``open``."""
+        from rooms_domain import lobby_rules
+
+        return lobby_rules.release_held_seat(self, user)
+
+    def set_ready(self, user: UserId, ready: bool) -> Change:
+        """Only while ``open``; the value it already has is a success with no change."""
+        from rooms_domain import lobby_rules
+
+        return lobby_rules.set_ready(self, user, ready)
+
+    def kick(self, host_user: UserId, seat_index: int) -> Change:
+        """The host empties another usable seat (reason ``kicked``), only while ``open``."""
+        from rooms_domain import lobby_rules
+
+        return lobby_rules.kick(self, host_user, seat_index)
+
+    def start(self, host_user: UserId) -> Change:
+        """The host starts the game: at least 2 occupied seats, every one of them ready."""
+        from rooms_domain import lobby_rules
+
+        return lobby_rules.start(self, host_user)
 
 
 @dataclass(frozen=True, slots=True)
