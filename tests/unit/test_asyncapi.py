@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rooms_domain.model import CODE_ALPHABET, CODE_LENGTH, RoomCode, RoomCreated, RoomId
-from rooms_ws import asyncapi
+from rooms_ws import asyncapi, cli
 from rooms_ws.asyncapi import prose
 from rooms_ws.asyncapi.schemas import CreateRoomOkPayload
 from rooms_ws.errors import RETRYABLE, CloseCode, ErrorCode, WireError
@@ -278,3 +278,10 @@ def test_the_json_form_is_the_same_document(
 ) -> None:
     assert asyncapi.main(["--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == doc
+
+
+def test_the_rooms_asyncapi_verb_prints_the_committed_document(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["asyncapi"]) == 0
+    assert capsys.readouterr().out == COMMITTED.read_text()

@@ -65,6 +65,15 @@ ROOM_EVENTS = (
     " not kept: those sent while a client is reconnecting are lost."
 )
 
+CLIENT_FRAME = (
+    "Every frame a client sends: a request. request_id is a UUID chosen by the client, new"
+    " for each request and the same for each retry of it; the reply echoes it as sent."
+)
+SERVER_FRAME = (
+    "Every frame the server sends: a reply (request_id of the request, or null on an error"
+    " about a frame whose request_id could not be read) or an event (request_id null)."
+)
+
 ERROR = (
     "Retry a retryable error with the SAME request_id, after a jittered backoff.\n"
     "`request_id` is null when the request's id could not be read."

@@ -97,6 +97,9 @@ def schemas() -> dict[str, Any]:
     }
     for name in ("CreateRoomOkPayload", "ErrorPayload"):
         result[name] = models[name]
+    # The models' docstrings speak to the server's developers; these speak to a client's.
+    models["RequestEnvelope"]["description"] = prose.CLIENT_FRAME
+    models["ServerMessage"]["description"] = prose.SERVER_FRAME
     for name, schema in models.items():
         result.setdefault(name, schema)  # ErrorCode, ErrorDetail
     return result
