@@ -160,3 +160,21 @@ def test_every_example_frame_is_one_the_server_reads_or_writes(document: dict[st
         )
         errors = [e.message for e in validator.iter_errors(frame)]
         assert errors == [], f"{frame}: {errors}"
+
+
+def test_create_room_states_the_fields_and_defaults_of_the_document(
+    document: dict[str, Any],
+) -> None:
+    schema = document["components"]["schemas"]["CreateRoomPayload"]
+    rows = table_with(sections()[10], "field", "rule", "default")
+    documented = {plain(row["field"]): plain(row["default"]) for row in rows}
+    expected = {
+        name: "required" if name in schema["required"] else json.dumps(field["default"])
+        for name, field in schema["properties"].items()
+    }
+    assert documented == expected
+
+
+def test_the_errors_of_a_request_are_error_codes() -> None:
+    rows = table_with(sections()[10], "code", "when")
+    assert {plain(row["code"]) for row in rows} <= {code.value for code in ErrorCode}

@@ -126,8 +126,8 @@ CLOSE_CODES: dict[int, tuple[str, str]] = {
     CloseCode.NORMAL: ("normal close", "nothing"),
     1007: ("a text frame was not valid UTF-8", "fix the client"),
     CloseCode.TOO_LARGE: (
-        "a frame was larger than ROOMS_MAX_MESSAGE_BYTES",
-        "fix the client (smaller frames)",
+        "a message was larger than ROOMS_MAX_MESSAGE_BYTES",
+        "fix the client (smaller messages)",
     ),
     1011: (
         "no answer to the server's keepalive ping in time, or a server failure",
