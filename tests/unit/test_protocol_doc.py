@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from rooms_ws import asyncapi
-from rooms_ws.asyncapi import prose
+from rooms_ws.asyncapi import examples, prose
 from rooms_ws.errors import RETRYABLE, CloseCode, ErrorCode
 from rooms_ws.messages import REQUEST_TYPES, parse_frame
 from rooms_ws.registry import Refusal
@@ -178,3 +178,13 @@ def test_create_room_states_the_fields_and_defaults_of_the_document(
 def test_the_errors_of_a_request_are_error_codes() -> None:
     rows = table_with(sections()[10], "code", "when")
     assert {plain(row["code"]) for row in rows} <= {code.value for code in ErrorCode}
+
+
+def test_the_example_replies_carry_the_servers_own_texts() -> None:
+    shown = frames(PROTOCOL.read_text())
+    for frame in shown:
+        if frame["type"] == "error":
+            code = ErrorCode(frame["payload"]["code"])
+            assert frame["payload"]["message"] == examples.error(code)["payload"]["message"]
+        elif frame["type"] == "create_room_ok":
+            assert frame == examples.create_room_ok()

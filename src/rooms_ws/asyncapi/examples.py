@@ -19,7 +19,12 @@ from rooms_domain.errors import (
     ValidationFailed,
 )
 from rooms_domain.model import RoomCode, RoomCreated, RoomId
-from rooms_ws.asyncapi.prose import EXAMPLE_CODE, EXAMPLE_REQUEST_ID, EXAMPLE_ROOM_ID
+from rooms_ws.asyncapi.prose import (
+    EXAMPLE_CODE,
+    EXAMPLE_REQUEST_ID,
+    EXAMPLE_ROOM_ID,
+    EXAMPLE_USER_ID,
+)
 from rooms_ws.errors import INTERNAL, RATE_LIMITED, UNKNOWN_TYPE, ErrorCode, WireError, to_wire
 from rooms_ws.messages import (
     CREATE_ROOM,
@@ -58,11 +63,18 @@ def error(code: ErrorCode) -> dict[str, Any]:
 
 
 def room_event() -> dict[str, Any]:
-    # Illustrative: the server relays a room's events as they were published.
+    # Illustrative: the server relays a room's events as they were published;
+    # this is one of the lobby's (docs/protocol.md §9).
     return {
         "type": "player_joined",
         "request_id": None,
-        "payload": {"room_id": EXAMPLE_ROOM_ID, "seat_index": 1},
+        "payload": {
+            "room_id": EXAMPLE_ROOM_ID,
+            "version": 1,
+            "seat_index": 1,
+            "user_id": EXAMPLE_USER_ID,
+            "display_name": "Bea",
+        },
     }
 
 

@@ -155,3 +155,4 @@ CLOSE_CODES: dict[int, tuple[str, str]] = {
 EXAMPLE_REQUEST_ID = "0b5d8a7e-3c1f-4e2a-9b6d-2f4e6a8c0d13"
 EXAMPLE_ROOM_ID = "6f1c2e9a-8d4b-4c3e-a1f7-5b9d0e2c4a68"
 EXAMPLE_CODE = "AB12CD"
+EXAMPLE_USER_ID = "3d6f0a8e-5b2c-4f1d-9e7a-1c4b8d2f6a90"
