@@ -1,10 +1,12 @@
-"""docs/protocol.md against the code: the parts of the prose that mirror a table of the code.
+"""docs/protocol.md against the code: every part of the prose that mirrors the code.
 
-The error table (§5) must list exactly the server's error codes with their
+The error table (§5) lists exactly the server's error codes with their
 ``retryable`` flag and the ``when`` text of the AsyncAPI document; the close
-code table (§8) exactly the codes the server closes with; every example frame
-must be one the server reads (a request) or one its schemas accept (a reply
-or an event). The section headings are pinned: code comments cite them.
+code table (§8) exactly the codes the server closes with; §10 the fields and
+defaults of create_room's schema. Every example frame is one the server reads
+(a request) or one its schemas accept (a reply or an event), and example
+replies carry the server's own texts. Every default stated is the setting's.
+The section headings are pinned: code comments cite them by number.
 """
 
 from __future__ import annotations
