@@ -90,6 +90,9 @@ _DOMAIN_ERRORS: dict[type[Exception], tuple[ErrorCode, str]] = {
 }
 
 INTERNAL = WireError(ErrorCode.INTERNAL_ERROR, "the server failed; nothing was created")
+# Refusals the session decides itself, before any use case runs.
+RATE_LIMITED = WireError(ErrorCode.RATE_LIMITED, "too many messages; slow down and retry")
+UNKNOWN_TYPE = WireError(ErrorCode.UNKNOWN_TYPE, "this type of request is not known")
 
 
 def to_wire(exc: BaseException) -> WireError:

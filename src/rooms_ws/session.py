@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from rooms_domain import CreateRoom, CreateRoomCommand, RoomEvents, RoomId, Subscription
 from rooms_ws import metrics
 from rooms_ws.auth import Identity
-from rooms_ws.errors import CloseCode, ErrorCode, WireError, is_expected, to_wire
+from rooms_ws.errors import RATE_LIMITED, UNKNOWN_TYPE, CloseCode, is_expected, to_wire
 from rooms_ws.messages import (
     CREATE_ROOM,
     CREATE_ROOM_OK,
@@ -70,8 +70,6 @@ class SessionServices:
     limits: SessionLimits
 
 
-RATE_LIMITED = WireError(ErrorCode.RATE_LIMITED, "too many messages; slow down and retry")
-UNKNOWN_TYPE = WireError(ErrorCode.UNKNOWN_TYPE, "this type of request is not known")
 TOO_LARGE_CLOSE_REASON = "frame too large"
 
 # Metric children by label values (few: the request types and outcome codes),

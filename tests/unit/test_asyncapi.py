@@ -24,10 +24,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rooms_domain.model import CODE_ALPHABET, CODE_LENGTH, RoomCode, RoomCreated, RoomId
-from rooms_ws import asyncapi
-from rooms_ws.errors import RETRYABLE, ErrorCode, WireError
-from rooms_ws.messages import CreateRoomPayload, error_reply
-from rooms_ws.plain_yaml import dump
+from rooms_ws import asyncapi, cli
+from rooms_ws.asyncapi import prose
+from rooms_ws.asyncapi.schemas import CreateRoomOkPayload
+from rooms_ws.errors import RETRYABLE, CloseCode, ErrorCode, WireError
+from rooms_ws.messages import error_reply, reply
 from tests.integration.ws_support import GOOD_PAYLOAD, INVALID_PAYLOADS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,11 +153,31 @@ def test_the_ws_channel_and_both_ways_to_authenticate(doc: dict[str, Any]) -> No
     assert "Authorization" in binding["headers"]["properties"]
 
 
-def test_the_room_events_channel(doc: dict[str, Any]) -> None:
-    channel = doc["channels"]["roomEvents"]
-    assert channel["address"] == "room:{room_id}:events"
-    assert set(channel["parameters"]) == {"room_id"}
-    assert doc["operations"]["sendRoomEvent"]["channel"] == {"$ref": "#/channels/ws"}
+def test_the_document_describes_only_what_a_client_sees(doc: dict[str, Any]) -> None:
+    # A code generator builds a client of every server and channel it finds:
+    # the servers' own Redis traffic must not be among them.
+    assert set(doc["servers"]) == {"rooms"}
+    assert set(doc["channels"]) == {"ws"}
+    assert {op["channel"]["$ref"] for op in doc["operations"].values()} == {"#/channels/ws"}
+    text = asyncapi.render_yaml().lower()
+    assert "redis" not in text
+    assert "room:{" not in text
+
+
+def test_room_events_are_typed_as_server_frames_with_no_request_id(doc: dict[str, Any]) -> None:
+    assert doc["operations"]["sendRoomEvent"]["action"] == "send"
+    validator = schema_validator(doc, "RoomEvent")
+    event = {"type": "player_joined", "request_id": None, "payload": {"seat_index": 1}}
+    assert validator.is_valid(event)
+    refused = [
+        {**event, "request_id": prose.EXAMPLE_REQUEST_ID},  # that is a reply
+        {**event, "payload": "anything"},
+        {"type": "player_joined", "request_id": None},
+        {"request_id": None, "payload": {}},
+        "anything",
+    ]
+    for frame in refused:
+        assert not validator.is_valid(frame), frame
 
 
 def test_create_room_replies_with_ok_or_error(doc: dict[str, Any]) -> None:
@@ -172,11 +193,23 @@ def test_every_error_code_has_an_example_with_its_retryable_flag(doc: dict[str, 
     examples = doc["components"]["messages"]["error"]["examples"]
     seen = {e["payload"]["payload"]["code"]: e["payload"]["payload"]["retryable"] for e in examples}
     assert seen == {code.value: RETRYABLE[code] for code in ErrorCode}
-    assert set(asyncapi.WHEN) == set(ErrorCode)
+    assert set(prose.WHEN) == set(ErrorCode)
 
 
-def test_payload_notes_name_real_fields() -> None:
-    assert set(asyncapi.PAYLOAD_NOTES) <= set(CreateRoomPayload.model_fields)
+def test_payload_notes_describe_every_field(doc: dict[str, Any]) -> None:
+    fields = doc["components"]["schemas"]["CreateRoomPayload"]["properties"]
+    assert set(prose.PAYLOAD_NOTES) == set(fields)
+
+
+def test_every_close_code_of_the_server_is_described() -> None:
+    assert set(prose.CLOSE_CODES) >= set(CloseCode)
+    assert set(prose.CLOSE_CODES) - set(CloseCode) <= prose.WEBSOCKET_LAYER_CLOSE_CODES
+
+
+def test_a_create_room_ok_frame_of_the_server_fits_its_schema(doc: dict[str, Any]) -> None:
+    room = RoomCreated(RoomId(uuid.uuid4()), RoomCode("ZZ99AA"))
+    frame = json.loads(reply("create_room_ok", str(uuid.uuid4()), room.to_payload()).text)
+    assert schema_validator(doc, "CreateRoomOk").is_valid(frame)
 
 
 def test_every_example_validates_against_its_message_schema(doc: dict[str, Any]) -> None:
@@ -193,7 +226,7 @@ def test_every_example_validates_against_its_message_schema(doc: dict[str, Any])
 def test_an_error_with_the_wrong_retryable_flag_is_refused(
     doc: dict[str, Any], code: ErrorCode
 ) -> None:
-    frame = json.loads(error_reply(WireError(code, "x"), asyncapi.EXAMPLE_REQUEST_ID).text)
+    frame = json.loads(error_reply(WireError(code, "x"), prose.EXAMPLE_REQUEST_ID).text)
     validator = schema_validator(doc, "Error")
     assert validator.is_valid(frame)
     frame["payload"]["retryable"] = not frame["payload"]["retryable"]
@@ -227,38 +260,28 @@ def test_every_create_room_ok_payload_fits_the_documented_model(
 ) -> None:
     payload = RoomCreated(RoomId(room_id), RoomCode(code)).to_payload()
     # Through JSON, as a client reads it: the model is strict about types.
-    assert asyncapi.CreateRoomOkPayload.model_validate_json(json.dumps(payload))
+    assert CreateRoomOkPayload.model_validate_json(json.dumps(payload))
 
 
-# --- the YAML writer ------------------------------------------------------------------
+# --- the YAML text ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "value",
-    [
-        {"on": "yes", "y": True, "1e3": None, "a key": [1, 2.5, -3], "empty": {}, "none": []},
-        {"text": "two\nlines", "trailing": "end\n", "lead": " x\ny", "tab": "a\tb\nc"},
-        {"nested": [[1, [2]], [{"a": {"b": [{}]}}], {"c": "§ ü \u2028 \x7f"}]},
-        {"quotes": "say \"hi\" \\ 'there'", "colon": "a: b", "hash": "# no", "dash": "- x"},
-        {"A\n": None, "": 1, "small": 5e-324, "big": 1e16},
-        [],
-        "plain",
-    ],
-)
-def test_plain_yaml_round_trips(value: Any) -> None:
-    assert yaml.safe_load(dump(value)) == value
+def test_the_yaml_has_no_anchors_and_keeps_text_of_several_lines_readable() -> None:
+    text = asyncapi.render_yaml()
+    assert "&id" not in text
+    assert "*id" not in text
+    assert "  description: |-\n    Private rooms" in text
 
 
-@given(
-    st.recursive(
-        st.none()
-        | st.booleans()
-        | st.integers()
-        | st.floats(allow_nan=False, allow_infinity=False)
-        | st.text(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-        max_leaves=20,
-    )
-)
-def test_plain_yaml_round_trips_any_json(value: Any) -> None:
-    assert yaml.safe_load(dump(value)) == value
+def test_the_json_form_is_the_same_document(
+    doc: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert asyncapi.main(["--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == doc
+
+
+def test_the_rooms_asyncapi_verb_prints_the_committed_document(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["asyncapi"]) == 0
+    assert capsys.readouterr().out == COMMITTED.read_text()
