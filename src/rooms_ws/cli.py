@@ -211,10 +211,15 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from rooms_ws.metrics import port_clash
     from rooms_ws.server import announce_when_listening, run_workers, serve_forever, uvicorn_config
 
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    clash = port_clash(settings, port, args.workers)
+    if clash is not None:
+        print(f"rooms: {clash}", file=sys.stderr)
+        return EXIT_USAGE
     secret = jwt_secret(settings)  # refuses before anything starts
     if len(secret.encode()) < MIN_RECOMMENDED_BYTES:
         print(
