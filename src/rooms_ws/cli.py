@@ -227,11 +227,14 @@ def _print_differences(headline: str, differences: list[str]) -> None:
 
 def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     from rooms_adapters.postgres import PoolSettings, add_user, create_pool
+    from rooms_adapters.postgres.schema import refusals
 
     async def add(dsn: str) -> UserId:
-        pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
+        with refusals("cannot connect to the database"):
+            pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
         try:
-            return await add_user(pool, args.name)
+            with refusals("cannot add the user"):
+                return await add_user(pool, args.name)
         finally:
             await pool.close()
 

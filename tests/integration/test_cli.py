@@ -141,7 +141,7 @@ def one_line_failure(done: subprocess.CompletedProcess[str]) -> str:
     return line
 
 
-async def test_a_role_that_may_only_read_fails_check_and_serve(
+async def test_a_role_that_may_only_read_fails_check_serve_and_user_add(
     env: dict[str, str], database_url: str, tmp_path: Path, servers: Servers
 ) -> None:
     async with login_role(database_url, READ_ONLY) as role:
@@ -149,6 +149,9 @@ async def test_a_role_that_may_only_read_fails_check_and_serve(
         done = run_cli("db", "check", env=env, cwd=tmp_path)
         assert done.returncode == 1
         assert f"table rooms: role {role.name} lacks INSERT, UPDATE, DELETE" in done.stderr
+        done = run_cli("user", "add", "--name", "Ann", env=env, cwd=tmp_path)
+        line = one_line_failure(done)
+        assert line.startswith("rooms: cannot add the user: permission denied for table users")
         server = servers.start(env, ready=False)
         assert await asyncio.to_thread(server.wait_exit, 120) == 1
         assert "refusing to start" in server.log() and "lacks INSERT" in server.log()
