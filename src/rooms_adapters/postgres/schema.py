@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from typing import TYPE_CHECKING
+
+import asyncpg
 
 from rooms_adapters.postgres.catalog import read_schema
 from rooms_adapters.postgres.errors import translated
@@ -17,6 +21,25 @@ SCHEMA_SQL = files("rooms_adapters.postgres").joinpath("schema.sql").read_text(e
 
 # Any constant will do, as long as every process applying the schema uses it.
 _APPLY_LOCK_KEY = 0x726F6F6D73  # "rooms"
+
+
+class DatabaseRefused(Exception):
+    """PostgreSQL answered, and said no: no such database, no login, no privilege.
+
+    Unlike StoreUnavailable, waiting will not help: someone has to change a
+    setting or a grant. The message says what was being done and what the
+    server answered, on one line.
+    """
+
+
+@contextmanager
+def refusals(doing: str) -> Iterator[None]:
+    """Turn the server's refusals (any PostgresError) into :class:`DatabaseRefused`."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        answer = " ".join(str(exc).split()) or type(exc).__name__
+        raise DatabaseRefused(f"{doing}: {answer} (SQLSTATE {exc.sqlstate})") from exc
 
 
 async def apply_schema(conn: Connection) -> None:

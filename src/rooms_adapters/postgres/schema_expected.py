@@ -29,6 +29,7 @@ EXPECTED_SCHEMA = Schema(
                 ),
                 frozenset({"PRIMARY KEY (user_id)"}),
                 exact=False,
+                privileges=("SELECT",),  # read at each handshake; written by the platform
             ),
             Table(
                 "rooms",
