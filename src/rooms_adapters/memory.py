@@ -17,7 +17,7 @@ from typing import Self
 
 from rooms_domain.errors import IdempotencyKeyReused, RequestInProgress, StoreUnavailable
 from rooms_domain.live_state import LiveRoomView
-from rooms_domain.model import RequestId, Room, RoomCode, RoomCreated, RoomId, UserId
+from rooms_domain.model import CreateRoomOk, RequestId, Room, RoomCode, RoomId, UserId
 from rooms_domain.ports import Claim, Completed, Fresh, Listener
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ IdempotencyKey = tuple[UserId, RequestId]
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
     fingerprint: str
-    result: RoomCreated
+    result: CreateRoomOk
 
 
 @dataclass
@@ -131,7 +131,7 @@ class MemoryIdempotencyStore:
             raise RequestInProgress(f"request {key[1]} is still being processed") from None
 
     async def complete(
-        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
+        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: CreateRoomOk
     ) -> None:
         self._db.check_available()
         key = (user_id, request_id)

@@ -20,11 +20,11 @@ from rooms_domain.errors import (
 )
 from rooms_domain.live_state import LiveRoomView
 from rooms_domain.model import (
+    CreateRoomOk,
     Readiness,
     RequestId,
     Room,
     RoomCode,
-    RoomCreated,
     RoomId,
     RoomSettings,
     RoomStatus,
@@ -59,6 +59,7 @@ __all__ = [
     "Completed",
     "CreateRoom",
     "CreateRoomCommand",
+    "CreateRoomOk",
     "CreateRoomOutcome",
     "Fresh",
     "IdempotencyKeyReused",
@@ -72,7 +73,6 @@ __all__ = [
     "RequestInProgress",
     "Room",
     "RoomCode",
-    "RoomCreated",
     "RoomEvents",
     "RoomId",
     "RoomRepository",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from rooms_domain.commands import CreateRoomCommand
 from rooms_domain.errors import CodeSpaceExhausted, UnknownUser
 from rooms_domain.live_state import LiveRoomView
-from rooms_domain.model import Room, RoomCreated, RoomId, RoomSettings
+from rooms_domain.model import CreateRoomOk, Room, RoomId, RoomSettings
 from rooms_domain.ports import (
     Clock,
     CodeGenerator,
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 class CreateRoomOutcome:
     """What happened, for logs and metrics; the caller answers with ``result``."""
 
-    result: RoomCreated
+    result: CreateRoomOk
     replayed: bool
     code_draws: int
     # The room is durable but its live view could not be written: a cache miss
@@ -62,7 +62,7 @@ class CreateRoom:
         self._max_code_draws = max_code_draws
         self._live_state_timeout_s = live_state_timeout_s
 
-    async def __call__(self, cmd: CreateRoomCommand) -> RoomCreated:
+    async def __call__(self, cmd: CreateRoomCommand) -> CreateRoomOk:
         return (await self.run(cmd)).result
 
     async def run(self, cmd: CreateRoomCommand) -> CreateRoomOutcome:
@@ -82,7 +82,7 @@ class CreateRoom:
             if display_name is None:
                 raise UnknownUser(f"no user {cmd.user_id}")
             room, draws = await self._insert_with_free_code(uow.rooms, cmd, settings)
-            result = RoomCreated(room.room_id, room.code)
+            result = CreateRoomOk(room.room_id, room.code)
             await uow.idempotency.complete(cmd.user_id, cmd.request_id, fingerprint, result)
             await uow.commit()
         view = LiveRoomView.of_new_room(

@@ -191,7 +191,7 @@ class Room:
 
 
 @dataclass(frozen=True, slots=True)
-class RoomCreated:
+class CreateRoomOk:
     """The answer to a successful create; stored for replays, so it must round-trip."""
 
     room_id: RoomId
@@ -208,7 +208,7 @@ class RoomCreated:
         }
 
     @classmethod
-    def from_payload(cls, payload: dict[str, object]) -> RoomCreated:
+    def from_payload(cls, payload: dict[str, object]) -> CreateRoomOk:
         seat_index, is_host = payload["seat_index"], payload["is_host"]
         assert isinstance(seat_index, int) and isinstance(is_host, bool)
         return cls(

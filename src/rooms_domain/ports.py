@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from rooms_domain.live_state import LiveRoomView
-from rooms_domain.model import RequestId, Room, RoomCode, RoomCreated, RoomId, UserId
+from rooms_domain.model import CreateRoomOk, RequestId, Room, RoomCode, RoomId, UserId
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class Fresh:
 class Completed:
     """The key was completed earlier; ``result`` is the stored answer."""
 
-    result: RoomCreated
+    result: CreateRoomOk
 
 
 Claim = Fresh | Completed
@@ -44,7 +44,7 @@ class IdempotencyStore(Protocol):
         ...
 
     async def complete(
-        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
+        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: CreateRoomOk
     ) -> None:
         """Mark a key held by this Unit of Work as completed with its answer."""
         ...

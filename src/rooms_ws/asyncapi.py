@@ -40,8 +40,8 @@ from rooms_domain.model import (
     CODE_ALPHABET,
     CODE_LENGTH,
     MAX_RULESET_CONFIG_BYTES,
+    CreateRoomOk,
     RoomCode,
-    RoomCreated,
     RoomId,
 )
 from rooms_ws.errors import INTERNAL, RETRYABLE, CloseCode, ErrorCode, WireError, to_wire
@@ -72,7 +72,7 @@ REGENERATE = ".venv/bin/python -m rooms_ws.asyncapi > docs/asyncapi.yaml"
 class CreateRoomOkPayload(BaseModel):
     """The new room, and the caller's seat in it (contract §4)."""
 
-    # The server builds this payload with ``RoomCreated.to_payload``; the unit
+    # The server builds this payload with ``CreateRoomOk.to_payload``; the unit
     # test checks that every payload it makes validates here.
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -527,7 +527,7 @@ def _request_example(**payload: Any) -> dict[str, Any]:
 
 
 def _ok_example() -> dict[str, Any]:
-    created = RoomCreated(RoomId(uuid.UUID(EXAMPLE_ROOM_ID)), RoomCode(EXAMPLE_CODE))
+    created = CreateRoomOk(RoomId(uuid.UUID(EXAMPLE_ROOM_ID)), RoomCode(EXAMPLE_CODE))
     return _loads(reply(CREATE_ROOM_OK, EXAMPLE_REQUEST_ID, created.to_payload()).text)
 
 

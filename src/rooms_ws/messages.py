@@ -237,7 +237,7 @@ class ServerMessage(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class EncodedReply:
     """A frame ready to send, with what the request log needs to know about it."""
 
     text: str
@@ -249,12 +249,12 @@ class Reply:
 # path, so it builds the dict directly instead of validating models it made itself.
 
 
-def reply(type_: str, request_id: str | None, payload: dict[str, Any]) -> Reply:
+def reply(type_: str, request_id: str | None, payload: dict[str, Any]) -> EncodedReply:
     frame = {"type": type_, "request_id": request_id, "payload": payload}
-    return Reply(orjson.dumps(frame).decode(), outcome=type_)
+    return EncodedReply(orjson.dumps(frame).decode(), outcome=type_)
 
 
-def error_reply(error: WireError, request_id: str | None) -> Reply:
+def error_reply(error: WireError, request_id: str | None) -> EncodedReply:
     payload = {
         "code": error.code.value,
         "message": error.message,
@@ -262,7 +262,7 @@ def error_reply(error: WireError, request_id: str | None) -> Reply:
         "details": [{"field": p.field, "problem": p.problem} for p in error.details],
     }
     frame = {"type": ERROR, "request_id": request_id, "payload": payload}
-    return Reply(orjson.dumps(frame).decode(), outcome=error.code.value)
+    return EncodedReply(orjson.dumps(frame).decode(), outcome=error.code.value)
 
 
 def peek_request_id(text: str | None) -> str | None:

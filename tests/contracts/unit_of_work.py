@@ -9,11 +9,11 @@ import pytest
 
 from rooms_domain import (
     Completed,
+    CreateRoomOk,
     Fresh,
     IdempotencyKeyReused,
     RequestId,
     RequestInProgress,
-    RoomCreated,
     UnitOfWorkFactory,
     UserId,
 )
@@ -49,7 +49,7 @@ class UnitOfWorkContract:
             assert await uow.idempotency.claim(owner, request_id, "fp") == Fresh()
             assert await uow.rooms.add_if_code_free(room)
             await uow.idempotency.complete(
-                owner, request_id, "fp", RoomCreated(room.room_id, room.code)
+                owner, request_id, "fp", CreateRoomOk(room.room_id, room.code)
             )
         async with uow_factory() as uow:
             assert await uow.rooms.get(room.room_id) is None
@@ -91,7 +91,7 @@ class UnitOfWorkContract:
         owner = await make_user("Ann")
         request_id = new_request_id()
         room = new_room(owner, random_code())
-        result = RoomCreated(room.room_id, room.code)
+        result = CreateRoomOk(room.room_id, room.code)
         async with uow_factory() as uow:
             assert await uow.idempotency.claim(owner, request_id, "fp-1") == Fresh()
             await uow.rooms.add_if_code_free(room)
@@ -125,7 +125,7 @@ class UnitOfWorkContract:
         owner = await make_user("Ann")
         request_id = new_request_id()
         room = new_room(owner, random_code())
-        result = RoomCreated(room.room_id, room.code)
+        result = CreateRoomOk(room.room_id, room.code)
         async with uow_factory() as first:
             assert await first.idempotency.claim(owner, request_id, "fp") == Fresh()
             await first.rooms.add_if_code_free(room)
@@ -178,9 +178,9 @@ class UnitOfWorkContract:
     @staticmethod
     async def _complete(
         uow_factory: UnitOfWorkFactory, owner: UserId, request_id: RequestId, fingerprint: str
-    ) -> RoomCreated:
+    ) -> CreateRoomOk:
         room = new_room(owner, random_code())
-        result = RoomCreated(room.room_id, room.code)
+        result = CreateRoomOk(room.room_id, room.code)
         async with uow_factory() as uow:
             await uow.idempotency.claim(owner, request_id, fingerprint)
             await uow.rooms.add_if_code_free(room)

@@ -25,11 +25,11 @@ from rooms_domain import (
     Completed,
     CreateRoom,
     CreateRoomCommand,
+    CreateRoomOk,
     Fresh,
     IdempotencyKeyReused,
     RequestId,
     RequestInProgress,
-    RoomCreated,
     ScriptedCodeGenerator,
     SecureCodeGenerator,
     StoreUnavailable,
@@ -147,7 +147,7 @@ async def test_a_create_writes_the_contracts_rows_and_nothing_else(
             "response_payload": {"fingerprint": cmd.fingerprint(), "result": result.to_payload()},
         }
     ]
-    assert result == RoomCreated(result.room_id, result.code, seat_index=0, is_host=True)
+    assert result == CreateRoomOk(result.room_id, result.code, seat_index=0, is_host=True)
 
 
 async def test_a_repeated_request_replays_and_writes_nothing(
@@ -174,8 +174,8 @@ async def test_twenty_concurrent_duplicates_create_one_room(
 
     outcomes = await asyncio.gather(*(create(cmd) for _ in range(20)), return_exceptions=True)
 
-    results = {o for o in outcomes if isinstance(o, RoomCreated)}
-    others = [o for o in outcomes if not isinstance(o, RoomCreated)]
+    results = {o for o in outcomes if isinstance(o, CreateRoomOk)}
+    others = [o for o in outcomes if not isinstance(o, CreateRoomOk)]
     assert len(results) == 1, outcomes
     # The contract allows "request_in_progress" to a duplicate that waited too long.
     assert all(isinstance(o, RequestInProgress) for o in others), others
@@ -333,7 +333,7 @@ async def test_the_claim_is_completed_with_the_room_inside_the_transaction(
     ann = await add_user(pg_pool, "Ann")
     request_id = RequestId(uuid.uuid4())
     room = new_room(ann, random_code())
-    other = RoomCreated(new_room(ann, random_code()).room_id, room.code)
+    other = CreateRoomOk(new_room(ann, random_code()).room_id, room.code)
     status = "SELECT status::text FROM ws_idempotency WHERE user_id = $1 AND request_id = $2"
     async with uow_factory() as uow:
         conn = uow.rooms._conn  # the Unit of Work's own connection, to look inside it

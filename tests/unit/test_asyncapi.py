@@ -23,7 +23,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rooms_domain.model import CODE_ALPHABET, CODE_LENGTH, RoomCode, RoomCreated, RoomId
+from rooms_domain.model import CODE_ALPHABET, CODE_LENGTH, CreateRoomOk, RoomCode, RoomId
 from rooms_ws import asyncapi
 from rooms_ws.errors import RETRYABLE, ErrorCode, WireError
 from rooms_ws.messages import CreateRoomPayload, error_reply
@@ -225,7 +225,7 @@ def test_the_request_schema_agrees_with_the_server(doc: dict[str, Any]) -> None:
 def test_every_create_room_ok_payload_fits_the_documented_model(
     room_id: uuid.UUID, code: str
 ) -> None:
-    payload = RoomCreated(RoomId(room_id), RoomCode(code)).to_payload()
+    payload = CreateRoomOk(RoomId(room_id), RoomCode(code)).to_payload()
     # Through JSON, as a client reads it: the model is strict about types.
     assert asyncapi.CreateRoomOkPayload.model_validate_json(json.dumps(payload))
 

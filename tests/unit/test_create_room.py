@@ -18,6 +18,7 @@ from rooms_adapters.memory import (
 from rooms_domain import (
     CodeSpaceExhausted,
     CreateRoom,
+    CreateRoomOk,
     IdempotencyKeyReused,
     LiveRoomView,
     LiveStateFailure,
@@ -25,7 +26,6 @@ from rooms_domain import (
     RequestInProgress,
     Room,
     RoomCode,
-    RoomCreated,
     RoomId,
     RoomSettings,
     RoomStatus,
@@ -490,7 +490,7 @@ async def test_the_room_written_has_the_exact_shape_of_a_new_room() -> None:
     outcome = await h.create_room.run(command(user, max_players=3, ruleset_config={"turn_s": 30}))
     result = outcome.result
 
-    assert result == RoomCreated(result.room_id, result.code, seat_index=0, is_host=True)
+    assert result == CreateRoomOk(result.room_id, result.code, seat_index=0, is_host=True)
     assert (outcome.replayed, outcome.code_draws) == (False, 1)
     expected = Room(
         room_id=result.room_id,

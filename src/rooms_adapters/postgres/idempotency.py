@@ -19,7 +19,7 @@ from asyncpg import exceptions as pg
 
 from rooms_adapters.postgres.errors import translated
 from rooms_domain.errors import IdempotencyKeyReused, RequestInProgress, UnknownUser
-from rooms_domain.model import RequestId, RoomCreated, UserId
+from rooms_domain.model import CreateRoomOk, RequestId, UserId
 from rooms_domain.ports import Claim, Completed, Fresh
 
 if TYPE_CHECKING:
@@ -81,10 +81,10 @@ class ClaimState:
     named_user: UserId | None = None
     display_name: str | None = None
     pending: tuple[UserId, RequestId, str] | None = None
-    completed: tuple[UserId, RequestId, str, RoomCreated] | None = None
+    completed: tuple[UserId, RequestId, str, CreateRoomOk] | None = None
 
 
-def response_payload(fingerprint: str, result: RoomCreated) -> dict[str, object]:
+def response_payload(fingerprint: str, result: CreateRoomOk) -> dict[str, object]:
     """The stored ``response_payload`` of a completed key."""
     return {"fingerprint": fingerprint, "result": result.to_payload()}
 
@@ -128,10 +128,10 @@ class PostgresIdempotencyStore:
             raise RequestInProgress(f"request {request_id} is still being processed")
         if not isinstance(payload, dict) or payload.get("fingerprint") != fingerprint:
             raise IdempotencyKeyReused(f"request {request_id} was used for another payload")
-        return Completed(RoomCreated.from_payload(payload["result"]))
+        return Completed(CreateRoomOk.from_payload(payload["result"]))
 
     async def complete(
-        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
+        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: CreateRoomOk
     ) -> None:
         state = self._state
         folded = state.completed

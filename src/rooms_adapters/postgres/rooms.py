@@ -11,10 +11,10 @@ from rooms_adapters.postgres.errors import translated
 from rooms_adapters.postgres.idempotency import ClaimState, response_payload
 from rooms_domain.errors import UnknownUser
 from rooms_domain.model import (
+    CreateRoomOk,
     Readiness,
     Room,
     RoomCode,
-    RoomCreated,
     RoomId,
     RoomSettings,
     RoomStatus,
@@ -110,7 +110,7 @@ class PostgresRoomRepository:
                     inserted = await self._conn.fetchval(_ADD_IF_CODE_FREE, *args)
                     return bool(inserted)
                 _, request_id, fingerprint = pending
-                result = RoomCreated(room.room_id, room.code)
+                result = CreateRoomOk(room.room_id, room.code)
                 row = await self._conn.fetchrow(
                     _ADD_IF_CODE_FREE_AND_COMPLETE,
                     *args,
