@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from rooms_domain.model import RequestId, UserId, Visibility, compact_json
+from rooms_domain.replies import RequestKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,10 @@ class CreateRoomCommand:
     ruleset_config: object = field(default_factory=dict)
 
     OPERATION = "create_room"
+
+    @property
+    def key(self) -> RequestKey:
+        return RequestKey(self.user_id, self.request_id)
 
     def fingerprint(self) -> str:
         """Identifies the payload, so a request id reused for another payload is caught.

@@ -8,18 +8,20 @@ import uuid
 from dataclasses import dataclass
 
 from rooms_domain.commands import CreateRoomCommand
-from rooms_domain.errors import CodeSpaceExhausted, UnknownUser
+from rooms_domain.errors import CodeSpaceExhausted
 from rooms_domain.live_state import LiveRoomView
 from rooms_domain.model import CreateRoomOk, Room, RoomId, RoomSettings
 from rooms_domain.ports import (
     Clock,
     CodeGenerator,
-    Completed,
+    Completion,
     LiveStateCache,
     LiveStateFailure,
+    Replay,
     RoomRepository,
     UnitOfWorkFactory,
 )
+from rooms_domain.replies import StoredReply
 
 logger = logging.getLogger(__name__)
 
@@ -73,29 +75,26 @@ class CreateRoom:
             ruleset_id=cmd.ruleset_id,
             ruleset_config=cmd.ruleset_config,
         )
-        fingerprint = cmd.fingerprint()
         async with self._uow_factory() as uow:
-            claim = await uow.idempotency.claim(cmd.user_id, cmd.request_id, fingerprint)
-            if isinstance(claim, Completed):
-                return CreateRoomOutcome(claim.result, replayed=True, code_draws=0)
-            display_name = await uow.users.display_name(cmd.user_id)
-            if display_name is None:
-                raise UnknownUser(f"no user {cmd.user_id}")
-            room, draws = await self._insert_with_free_code(uow.rooms, cmd, settings)
-            result = CreateRoomOk(room.room_id, room.code)
-            await uow.idempotency.complete(cmd.user_id, cmd.request_id, fingerprint, result)
+            claim = await uow.idempotency.claim(cmd.key, cmd.fingerprint())
+            if isinstance(claim, Replay):
+                replayed = CreateRoomOk.from_payload(claim.reply.replayed())
+                return CreateRoomOutcome(replayed, replayed=True, code_draws=0)
+            room, result, draws = await self._add_with_free_code(uow.rooms, cmd, settings)
             await uow.commit()
         view = LiveRoomView.of_new_room(
-            room, host_display_name=display_name, created_at_ms=self._clock.now_ms()
+            room, host_display_name=claim.display_name, created_at_ms=self._clock.now_ms()
         )
         written = await self._publish_live_state(room.room_id, view)
         return CreateRoomOutcome(
             result, replayed=False, code_draws=draws, live_state_missed=not written
         )
 
-    async def _insert_with_free_code(
-        self, repo: RoomRepository, cmd: CreateRoomCommand, settings: RoomSettings
-    ) -> tuple[Room, int]:
+    async def _add_with_free_code(
+        self, rooms: RoomRepository, cmd: CreateRoomCommand, settings: RoomSettings
+    ) -> tuple[Room, CreateRoomOk, int]:
+        """Draw codes until one is free; each draw is one step that adds the room
+        and its seats and completes the request with that room as its reply."""
         room = Room.open(
             room_id=RoomId(uuid.uuid4()),
             owner=cmd.user_id,
@@ -105,8 +104,10 @@ class CreateRoom:
         for draw in range(1, self._max_code_draws + 1):
             if draw > 1:
                 room = room.with_code(self._codes.next_code())
-            if await repo.add_if_code_free(room):
-                return room, draw
+            result = CreateRoomOk(room.room_id, room.code)
+            completion = Completion(cmd.key, StoredReply.success(result.to_payload()))
+            if await rooms.add_if_code_free(room, completes=completion):
+                return room, result, draw
         raise CodeSpaceExhausted(f"no free code in {self._max_code_draws} draws")
 
     async def _publish_live_state(self, room_id: RoomId, view: LiveRoomView) -> bool:

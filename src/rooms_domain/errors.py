@@ -9,7 +9,8 @@ maps each class to one wire error code, so a new class needs a row there too.
     ├── RequestInProgress       same (user, request_id) still running elsewhere
     ├── UnknownUser             the acting user is not a row of ``users``
     ├── CodeSpaceExhausted      every drawn join code was taken
-    └── StoreUnavailable        the durable store is unreachable or too slow
+    ├── StoreUnavailable        the durable store is unreachable or too slow
+    └── Refusal                 a valid request the room's state refuses (stored, replayed)
 
 Live-state (cache) failures are not here on purpose: the use case swallows
 them after logging, so they can never reach a caller.
@@ -18,6 +19,7 @@ them after logging, so they can never reach a caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 class RoomsError(Exception):
@@ -58,3 +60,41 @@ class CodeSpaceExhausted(RoomsError):
 
 class StoreUnavailable(RoomsError):
     """The durable store could not be reached, or did not answer in time."""
+
+
+class Refusal(RoomsError):
+    """A valid request that the room's state refuses (the room is full, not the host, ...).
+
+    Unlike the errors above, a refusal is an answer: it is stored with the
+    request (``ws_idempotency`` status ``failed``) and raised again, equal, on
+    every repeat of it. Each kind is a subclass; ``details`` is JSON.
+    """
+
+    _kinds: ClassVar[dict[str, type[Refusal]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Refusal._kinds[cls.__name__] = cls
+
+    def __init__(self, message: str, details: tuple[dict[str, Any], ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and isinstance(other, Refusal)
+            and (other.message, other.details) == (self.message, self.details)
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.message))
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"kind": type(self).__name__, "message": self.message, "details": list(self.details)}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Refusal:
+        kind = cls._kinds.get(str(payload["kind"]), Refusal)
+        return kind(str(payload["message"]), tuple(payload.get("details", ())))

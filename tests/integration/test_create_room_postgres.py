@@ -22,16 +22,20 @@ from rooms_adapters.postgres import (
 from rooms_domain import (
     CodeGenerator,
     CodeSpaceExhausted,
-    Completed,
+    Completion,
     CreateRoom,
     CreateRoomCommand,
     CreateRoomOk,
     Fresh,
     IdempotencyKeyReused,
+    Refusal,
+    Replay,
     RequestId,
     RequestInProgress,
+    RequestKey,
     ScriptedCodeGenerator,
     SecureCodeGenerator,
+    StoredReply,
     StoreUnavailable,
     SystemClock,
     UnitOfWorkFactory,
@@ -324,30 +328,49 @@ async def test_a_session_killed_mid_transaction_leaves_nothing_and_the_retry_cre
     assert await written_by(pg_pool, ann) == ONE_ROOM
 
 
-async def test_the_claim_is_completed_with_the_room_inside_the_transaction(
+async def test_the_story_steps_run_in_one_transaction_in_the_order_the_use_case_reads(
     uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
 ) -> None:
-    # The room's statement completes the key the claim holds (one round trip
-    # less); the row still goes in_progress, then completed, in one
-    # transaction, and complete() with another answer still overrides it.
+    # The claim holds the key in_progress (and reads the display name); the
+    # room's statement adds the room and its seats and completes the key;
+    # only the commit makes any of it visible.
     ann = await add_user(pg_pool, "Ann")
-    request_id = RequestId(uuid.uuid4())
+    key = RequestKey(ann, RequestId(uuid.uuid4()))
     room = new_room(ann, random_code())
-    other = CreateRoomOk(new_room(ann, random_code()).room_id, room.code)
+    reply = StoredReply.success(CreateRoomOk(room.room_id, room.code).to_payload())
     status = "SELECT status::text FROM ws_idempotency WHERE user_id = $1 AND request_id = $2"
     async with uow_factory() as uow:
         conn = uow.rooms._conn  # the Unit of Work's own connection, to look inside it
-        assert await uow.idempotency.claim(ann, request_id, "fp") == Fresh()
-        assert await uow.users.display_name(ann) == "Ann"  # read by the claim
-        assert await conn.fetchval(status, ann, request_id) == "in_progress"
-        assert await uow.rooms.add_if_code_free(room)
-        assert await conn.fetchval(status, ann, request_id) == "completed"
-        await uow.idempotency.complete(ann, request_id, "fp", other)
-        with pytest.raises(RuntimeError, match="did not claim"):
-            await uow.idempotency.complete(ann, request_id, "fp", other)
+        assert await uow.idempotency.claim(key, "fp") == Fresh("Ann")
+        assert await conn.fetchval(status, *key) == "in_progress"
+        assert await uow.rooms.add_if_code_free(room, Completion(key, reply))
+        assert await conn.fetchval(status, *key) == "completed"
+        assert (
+            await conn.fetchval("SELECT count(*) FROM room_seats WHERE room_id = $1", room.room_id)
+            == 4
+        )
+        assert await written_by(pg_pool, ann) == NOTHING  # not committed yet
         await uow.commit()
+    assert await written_by(pg_pool, ann) == ONE_ROOM
     async with uow_factory() as uow:
-        assert await uow.idempotency.claim(ann, request_id, "fp") == Completed(other)
+        assert await uow.idempotency.claim(key, "fp") == Replay(reply)
+
+
+async def test_a_refusal_is_stored_as_failed_and_replayed(
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+) -> None:
+    ann = await add_user(pg_pool, "Ann")
+    key = RequestKey(ann, RequestId(uuid.uuid4()))
+    refusal = StoredReply.refusal(Refusal("the room is full"))
+    async with uow_factory() as uow:
+        await uow.idempotency.claim(key, "fp")
+        await uow.idempotency.complete(Completion(key, refusal))
+        await uow.commit()
+    assert await rows(pg_pool, "SELECT status::text, response_payload FROM ws_idempotency") == [
+        {"status": "failed", "response_payload": {"fingerprint": "fp", "refusal": refusal.payload}}
+    ]
+    async with uow_factory() as uow:
+        assert await uow.idempotency.claim(key, "fp") == Replay(refusal)
 
 
 async def test_round_trips_per_create(

@@ -15,7 +15,9 @@ from rooms_domain import (
     CodeGenerator,
     CreateRoom,
     CreateRoomCommand,
+    CreateRoomOk,
     RequestId,
+    RequestKey,
     Room,
     SecureCodeGenerator,
     UnitOfWorkFactory,
@@ -48,6 +50,11 @@ class Harness:
 
     def rooms_of(self, user_id: UserId) -> list[Room]:
         return [room for room in self.db.rooms.values() if room.owner_user_id == user_id]
+
+    def stored_reply(self, user_id: UserId, request_id: RequestId) -> CreateRoomOk:
+        """The reply the idempotency record of (user, request id) replays."""
+        record = self.db.idempotency[RequestKey(user_id, request_id)]
+        return CreateRoomOk.from_payload(record.reply.replayed())
 
     def assert_nothing_written(self) -> None:
         """No room, no idempotency record, no live view, and no lock left held."""
