@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from rooms_domain.commands import CreateRoomCommand
 from rooms_domain.errors import CodeSpaceExhausted
 from rooms_domain.live_state import LiveRoomView
-from rooms_domain.model import CreateRoomOk, Room, RoomId, RoomSettings
+from rooms_domain.model import CreateRoomOk, Room, RoomId
 from rooms_domain.ports import (
     Clock,
     CodeGenerator,
@@ -68,19 +68,13 @@ class CreateRoom:
         return (await self.run(cmd)).result
 
     async def run(self, cmd: CreateRoomCommand) -> CreateRoomOutcome:
-        # Rules first: a request that breaks one touches no store.
-        settings = RoomSettings.checked(
-            visibility=cmd.visibility,
-            max_players=cmd.max_players,
-            ruleset_id=cmd.ruleset_id,
-            ruleset_config=cmd.ruleset_config,
-        )
+        # The command's rules were applied when it was built (``from_payload``).
         async with self._uow_factory() as uow:
             claim = await uow.idempotency.claim(cmd.key, cmd.fingerprint())
             if isinstance(claim, Replay):
                 replayed = CreateRoomOk.from_payload(claim.reply.replayed())
                 return CreateRoomOutcome(replayed, replayed=True, code_draws=0)
-            room, result, draws = await self._add_with_free_code(uow.rooms, cmd, settings)
+            room, result, draws = await self._add_with_free_code(uow.rooms, cmd)
             await uow.commit()
         view = LiveRoomView.of_new_room(
             room, host_display_name=claim.display_name, created_at_ms=self._clock.now_ms()
@@ -91,7 +85,7 @@ class CreateRoom:
         )
 
     async def _add_with_free_code(
-        self, rooms: RoomRepository, cmd: CreateRoomCommand, settings: RoomSettings
+        self, rooms: RoomRepository, cmd: CreateRoomCommand
     ) -> tuple[Room, CreateRoomOk, int]:
         """Draw codes until one is free; each draw is one step that adds the room
         and its seats and completes the request with that room as its reply."""
@@ -99,7 +93,7 @@ class CreateRoom:
             room_id=RoomId(uuid.uuid4()),
             owner=cmd.user_id,
             code=self._codes.next_code(),
-            settings=settings,
+            settings=cmd.settings,
         )
         for draw in range(1, self._max_code_draws + 1):
             if draw > 1:

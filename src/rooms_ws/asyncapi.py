@@ -43,6 +43,7 @@ from rooms_domain.model import (
     CreateRoomOk,
     RoomCode,
     RoomId,
+    Ruleset,
 )
 from rooms_ws.errors import INTERNAL, RETRYABLE, CloseCode, ErrorCode, WireError, to_wire
 from rooms_ws.messages import (
@@ -522,7 +523,7 @@ def _messages() -> dict[str, Any]:
 
 
 def _request_example(**payload: Any) -> dict[str, Any]:
-    fields = CreateRoomPayload(ruleset_id="classic", **payload).model_dump(mode="json")
+    fields = CreateRoomPayload(ruleset_id=Ruleset.CLASSIC, **payload).model_dump(mode="json")
     return {"type": CREATE_ROOM, "request_id": EXAMPLE_REQUEST_ID, "payload": fields}
 
 

@@ -35,7 +35,6 @@ from rooms_ws.messages import (
     CREATE_ROOM,
     CREATE_ROOM_OK,
     REQUEST_TYPES,
-    CreateRoomPayload,
     EncodedReply,
     FrameRejected,
     RequestEnvelope,
@@ -241,14 +240,8 @@ class Session:
         return await handler(self, envelope)
 
     async def _create_room(self, envelope: RequestEnvelope) -> EncodedReply:
-        payload = CreateRoomPayload.parse(envelope)
-        command = CreateRoomCommand(
-            user_id=self._identity.user_id,
-            request_id=envelope.request_uuid,
-            ruleset_id=payload.ruleset_id,
-            visibility=payload.visibility,
-            max_players=payload.max_players,
-            ruleset_config=payload.ruleset_config,
+        command = CreateRoomCommand.from_payload(
+            self._identity.user_id, envelope.request_uuid, envelope.payload
         )
         outcome = await self._services.create_room.run(command)
         if not outcome.replayed:

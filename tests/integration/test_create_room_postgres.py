@@ -72,11 +72,8 @@ def use_case(
 def command(
     user_id: UserId, request_id: RequestId | None = None, **payload: object
 ) -> CreateRoomCommand:
-    return CreateRoomCommand(
-        user_id=user_id,
-        request_id=request_id or RequestId(uuid.uuid4()),
-        ruleset_id="classic",
-        **payload,
+    return CreateRoomCommand.from_payload(
+        user_id, request_id or RequestId(uuid.uuid4()), {"ruleset_id": "classic", **payload}
     )
 
 

@@ -72,12 +72,11 @@ def new_request_id() -> RequestId:
 def command(
     user_id: UserId, request_id: RequestId | None = None, **payload: object
 ) -> CreateRoomCommand:
-    """A create_room command; ``ruleset_id`` is "classic" unless given."""
-    fields: dict[str, object] = {"ruleset_id": "classic", **payload}
-    return CreateRoomCommand(
-        user_id=user_id,
-        request_id=request_id if request_id is not None else new_request_id(),
-        **fields,  # type: ignore[arg-type]
+    """A create_room command from a payload; ``ruleset_id`` is "classic" unless given."""
+    return CreateRoomCommand.from_payload(
+        user_id,
+        request_id if request_id is not None else new_request_id(),
+        {"ruleset_id": "classic", **payload},
     )
 
 

@@ -37,13 +37,7 @@ VALID: dict[str, object] = {
 
 
 def check(**changes: object) -> RoomSettings:
-    fields = {**VALID, **changes}
-    return RoomSettings.checked(
-        visibility=fields["visibility"],
-        max_players=fields["max_players"],
-        ruleset_id=fields["ruleset_id"],
-        ruleset_config=fields["ruleset_config"],
-    )
+    return RoomSettings.checked({**VALID, **changes}, request="create_room")
 
 
 def problems_of(**changes: object) -> list[Problem]:
