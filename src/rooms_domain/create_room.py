@@ -68,12 +68,15 @@ class CreateRoom:
         return (await self.run(cmd)).result
 
     async def run(self, cmd: CreateRoomCommand) -> CreateRoomOutcome:
-        # The command's rules were applied when it was built (``from_payload``).
+        # The command's rules were applied when it was built (``from_payload``):
+        # an invalid payload never gets here, and so touches no store.
         async with self._uow_factory() as uow:
+            # Hold the key (in_progress) and read the host's name, or replay.
             claim = await uow.idempotency.claim(cmd.key, cmd.fingerprint())
             if isinstance(claim, Replay):
-                replayed = CreateRoomOk.from_payload(claim.reply.replayed())
-                return CreateRoomOutcome(replayed, replayed=True, code_draws=0)
+                stored = CreateRoomOk.from_payload(claim.reply.replayed())
+                return CreateRoomOutcome(stored, replayed=True, code_draws=0)
+            # The room, its seats and the key completed with this reply.
             room, result, draws = await self._add_with_free_code(uow.rooms, cmd)
             await uow.commit()
         view = LiveRoomView.of_new_room(

@@ -18,13 +18,18 @@ from typing import Final
 from rooms_domain.errors import Problem, ValidationFailed
 
 
-class _Absent:
+class _Marker:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
     def __repr__(self) -> str:
-        return "MISSING"
+        return self._name
 
 
-MISSING: Final = _Absent()  # a payload, or a field, that was not sent
-REQUIRED: Final = _Absent()  # the default of a field that must be sent
+MISSING: Final = _Marker("MISSING")  # a payload that was not sent
+REQUIRED: Final = _Marker("REQUIRED")  # the default of a field that must be sent
 
 Rule = Callable[[object], str | None]  # a value's problem, or None when it meets the rule
 
