@@ -6,6 +6,11 @@ room added *and* its request completed), so that a use case reads in the
 order it runs and no store hands state to another behind the caller.
 Adapters implement these Protocols; ``rooms_adapters.memory`` holds fakes
 that pass the same contract suites as the real adapters.
+
+Every request runs the same way: claim its key (``Fresh`` or ``Replay``),
+apply the rules, write with a :class:`Completion` (the write and the key's
+reply in one statement), commit. A request the room's state refuses stores
+its refusal the same way (``IdempotencyStore.complete``), commits, and raises.
 """
 
 from __future__ import annotations
