@@ -37,7 +37,7 @@ class Ruleset(StrEnum):
 
 # Only private rooms and the classic rules, for now.
 DEFAULT_VISIBILITY: Final = Visibility.PRIVATE
-_VISIBILITIES = frozenset({Visibility.PRIVATE.value})
+_VISIBILITIES = frozenset({DEFAULT_VISIBILITY.value})
 SUPPORTED_RULESETS = frozenset(ruleset.value for ruleset in Ruleset)
 
 

@@ -87,7 +87,10 @@ BASE: dict[str, object] = {"ruleset_config": {"turn_s": 30}}
     ],
 )
 def test_any_change_of_the_payload_changes_the_fingerprint(changed: dict[str, object]) -> None:
-    assert cmd(**{**BASE, **changed}).fingerprint() != cmd(**BASE).fingerprint()
+    def of(fields: dict[str, object]) -> CreateRoomCommand:
+        return CreateRoomCommand.from_payload(USER, REQUEST, {"ruleset_id": "classic", **fields})
+
+    assert of({**BASE, **changed}).fingerprint() != of(BASE).fingerprint()
 
 
 def test_the_fingerprint_is_the_one_rows_stored_earlier_hold() -> None:
