@@ -15,20 +15,26 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from rooms_domain.errors import IdempotencyKeyReused, RequestInProgress, StoreUnavailable
+from rooms_domain.errors import (
+    IdempotencyKeyReused,
+    RequestInProgress,
+    StoreUnavailable,
+    UnknownUser,
+)
 from rooms_domain.live_state import LiveRoomView
-from rooms_domain.model import RequestId, Room, RoomCode, RoomCreated, RoomId, UserId
-from rooms_domain.ports import Claim, Completed, Fresh, Listener
+from rooms_domain.model import Room, RoomCode, RoomId, UserId
+from rooms_domain.ports import Claim, Completion, Fresh, Listener, Replay
+from rooms_domain.replies import RequestKey, StoredReply
 
 logger = logging.getLogger(__name__)
-
-IdempotencyKey = tuple[UserId, RequestId]
 
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
+    """A finished key: the payload's fingerprint, and the reply it got."""
+
     fingerprint: str
-    result: RoomCreated
+    reply: StoredReply
 
 
 @dataclass
@@ -37,10 +43,10 @@ class MemoryDatabase:
 
     users: dict[UserId, str] = field(default_factory=dict)
     rooms: dict[RoomId, Room] = field(default_factory=dict)
-    idempotency: dict[IdempotencyKey, IdempotencyRecord] = field(default_factory=dict)
+    idempotency: dict[RequestKey, IdempotencyRecord] = field(default_factory=dict)
     lock_wait_s: float = 0.2
     unavailable: bool = False
-    held_keys: set[IdempotencyKey] = field(default_factory=set)
+    held_keys: set[RequestKey] = field(default_factory=set)
     held_codes: set[RoomCode] = field(default_factory=set)
     _released: asyncio.Condition | None = None
 
@@ -63,16 +69,18 @@ class MemoryDatabase:
 
 
 class MemoryUnitOfWork:
+    """Stages every write and publishes it on commit, as one transaction would."""
+
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
         self._rooms: dict[RoomId, Room] = {}
-        self._records: dict[IdempotencyKey, IdempotencyRecord] = {}
-        self._keys: set[IdempotencyKey] = set()
+        self._records: dict[RequestKey, IdempotencyRecord] = {}
+        self._claims: dict[RequestKey, str] = {}  # held and not finished: key -> fingerprint
+        self._keys: set[RequestKey] = set()  # every key held, finished or not
         self._codes: set[RoomCode] = set()
         self.committed = False
         self.idempotency = MemoryIdempotencyStore(db, self)
         self.rooms = MemoryRoomRepository(db, self)
-        self.users = MemoryUserDirectory(db)
 
     async def __aenter__(self) -> Self:
         self._db.check_available()
@@ -93,10 +101,18 @@ class MemoryUnitOfWork:
         self.committed = True
         await self._release()
 
+    def finish(self, completion: Completion) -> None:
+        """Stage a held key's reply (its row would go ``completed`` or ``failed``)."""
+        fingerprint = self._claims.pop(completion.key, None)
+        if fingerprint is None:
+            raise RuntimeError("completion of a key this Unit of Work does not hold")
+        self._records[completion.key] = IdempotencyRecord(fingerprint, completion.reply)
+
     async def _release(self) -> None:
         self._db.held_keys -= self._keys
         self._db.held_codes -= self._codes
         self._keys.clear()
+        self._claims.clear()
         self._codes.clear()
         self._rooms.clear()
         self._records.clear()
@@ -109,35 +125,33 @@ class MemoryIdempotencyStore:
         self._db = db
         self._uow = uow
 
-    async def claim(self, user_id: UserId, request_id: RequestId, fingerprint: str) -> Claim:
+    async def claim(self, key: RequestKey, fingerprint: str) -> Claim:
         self._db.check_available()
-        key = (user_id, request_id)
         if key in self._db.held_keys and key not in self._uow._keys:
             await self._wait_for_release(key)
         record = self._db.idempotency.get(key)
         if record is not None:
             if record.fingerprint != fingerprint:
-                raise IdempotencyKeyReused(f"request {request_id} was used for another payload")
-            return Completed(record.result)
+                raise IdempotencyKeyReused(f"request {key.request_id} was used for another payload")
+            return Replay(record.reply)
+        display_name = self._db.users.get(key.user_id)
+        if display_name is None:  # the foreign key to users, in PostgreSQL
+            raise UnknownUser(f"no user {key.user_id}")
         self._db.held_keys.add(key)
         self._uow._keys.add(key)
-        return Fresh()
+        self._uow._claims[key] = fingerprint
+        return Fresh(display_name)
 
-    async def _wait_for_release(self, key: IdempotencyKey) -> None:
+    async def _wait_for_release(self, key: RequestKey) -> None:
         try:
             async with asyncio.timeout(self._db.lock_wait_s), self._db.released:
                 await self._db.released.wait_for(lambda: key not in self._db.held_keys)
         except TimeoutError:
-            raise RequestInProgress(f"request {key[1]} is still being processed") from None
+            raise RequestInProgress(f"request {key.request_id} is still being processed") from None
 
-    async def complete(
-        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
-    ) -> None:
+    async def complete(self, completion: Completion) -> None:
         self._db.check_available()
-        key = (user_id, request_id)
-        if key not in self._uow._keys:
-            raise RuntimeError("complete() of a key this Unit of Work did not claim")
-        self._uow._records[key] = IdempotencyRecord(fingerprint, result)
+        self._uow.finish(completion)
 
 
 class MemoryRoomRepository:
@@ -145,7 +159,7 @@ class MemoryRoomRepository:
         self._db = db
         self._uow = uow
 
-    async def add_if_code_free(self, room: Room) -> bool:
+    async def add_if_code_free(self, room: Room, completes: Completion | None = None) -> bool:
         self._db.check_available()
         if room.owner_user_id not in self._db.users:
             raise ValueError(f"owner {room.owner_user_id} is not a user (foreign key)")
@@ -156,6 +170,8 @@ class MemoryRoomRepository:
         self._db.held_codes.add(room.code)
         self._uow._codes.add(room.code)
         self._uow._rooms[room.room_id] = room
+        if completes is not None:
+            self._uow.finish(completes)
         return True
 
     async def get(self, room_id: RoomId) -> Room | None:
@@ -165,15 +181,6 @@ class MemoryRoomRepository:
     async def code_taken(self, code: RoomCode) -> bool:
         self._db.check_available()
         return code in self._db.codes() or code in self._uow._codes
-
-
-class MemoryUserDirectory:
-    def __init__(self, db: MemoryDatabase) -> None:
-        self._db = db
-
-    async def display_name(self, user_id: UserId) -> str | None:
-        self._db.check_available()
-        return self._db.users.get(user_id)
 
 
 class MemoryUnitOfWorkFactory:

@@ -21,24 +21,24 @@ from rooms_client.errors import (
     ProtocolError,
     ReplyTimeout,
     RoomsClientError,
-    RoomsError,
     ServerClosed,
+    ServerError,
 )
-from rooms_client.protocol import RoomCreatedResult, RoomEvent
+from rooms_client.protocol import CreateRoomOk, RoomEvent
 
 __all__ = [
     "RECONNECT_CODES",
     "ClientClosed",
     "ConnectionLost",
+    "CreateRoomOk",
     "ErrorCode",
     "HandshakeRefused",
     "ProtocolError",
     "ReplyTimeout",
     "RetryPolicy",
-    "RoomCreatedResult",
     "RoomEvent",
     "RoomsClient",
     "RoomsClientError",
-    "RoomsError",
     "ServerClosed",
+    "ServerError",
 ]

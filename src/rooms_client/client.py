@@ -48,8 +48,8 @@ from rooms_client.errors import (
     ServerClosed,
 )
 from rooms_client.protocol import (
+    CreateRoomOk,
     Reply,
-    RoomCreatedResult,
     RoomEvent,
     create_room_frame,
     read_frame,
@@ -186,7 +186,7 @@ class RoomsClient:
         request_id: uuid.UUID | str | None = None,
         *,
         visibility: str = "private",
-    ) -> RoomCreatedResult:
+    ) -> CreateRoomOk:
         """Create a private room; the caller becomes its host, in seat 0.
 
         ``request_id`` defaults to a fresh UUID. Pass the same one again to
@@ -200,7 +200,7 @@ class RoomsClient:
             ruleset_config=ruleset_config,
             visibility=visibility,
         )
-        result = RoomCreatedResult.from_reply(await self._request(rid, frame))
+        result = CreateRoomOk.from_reply(await self._request(rid, frame))
         self._followed[result.room_id] = (rid, frame)
         return result
 

@@ -1,7 +1,7 @@
 """What can go wrong for a client, in one hierarchy.
 
     RoomsClientError
-    ├── RoomsError          the server answered a request with an error frame
+    ├── ServerError         the server answered a request with an error frame
     ├── HandshakeRefused    the server refused the connection with an HTTP status
     ├── ConnectionLost      no connection, and none could be made within the attempts
     ├── ServerClosed        the server closed with a code that forbids reconnecting
@@ -9,7 +9,7 @@
     ├── ProtocolError       the server sent what the contract does not allow
     └── ClientClosed        the client was closed while the call waited
 
-A retryable :class:`RoomsError` reaches the caller only once the attempts are
+A retryable :class:`ServerError` reaches the caller only once the attempts are
 spent; a non-retryable one at once.
 """
 
@@ -26,8 +26,8 @@ __all__ = [
     "ProtocolError",
     "ReplyTimeout",
     "RoomsClientError",
-    "RoomsError",
     "ServerClosed",
+    "ServerError",
 ]
 
 
@@ -48,7 +48,7 @@ class RoomsClientError(Exception):
     """Root of every error this package raises."""
 
 
-class RoomsError(RoomsClientError):
+class ServerError(RoomsClientError):
     """An ``error`` frame: ``code``, ``message``, ``retryable`` and ``details`` as sent."""
 
     def __init__(
@@ -77,7 +77,7 @@ class RoomsError(RoomsClientError):
 
     def __repr__(self) -> str:
         return (
-            f"RoomsError(code={self.code!r}, message={self.message!r}, "
+            f"ServerError(code={self.code!r}, message={self.message!r}, "
             f"retryable={self.retryable!r}, details={self.details!r})"
         )
 

@@ -13,14 +13,14 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rooms_client.errors import ProtocolError, RoomsError
+from rooms_client.errors import ProtocolError, ServerError
 
 __all__ = [
     "CREATE_ROOM",
     "CREATE_ROOM_OK",
     "ERROR",
+    "CreateRoomOk",
     "Reply",
-    "RoomCreatedResult",
     "RoomEvent",
     "create_room_frame",
     "read_frame",
@@ -32,7 +32,7 @@ ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
-class RoomCreatedResult:
+class CreateRoomOk:
     """``create_room_ok``: the room, its join code, and the caller's seat."""
 
     room_id: uuid.UUID
@@ -42,7 +42,7 @@ class RoomCreatedResult:
     request_id: uuid.UUID
 
     @classmethod
-    def from_reply(cls, reply: Reply) -> RoomCreatedResult:
+    def from_reply(cls, reply: Reply) -> CreateRoomOk:
         if reply.type != CREATE_ROOM_OK:
             raise ProtocolError(f"expected {CREATE_ROOM_OK}, got {reply.type!r}")
         payload = reply.payload
@@ -80,7 +80,7 @@ class Reply:
     type: str
     payload: dict[str, Any]
 
-    def error(self) -> RoomsError | None:
+    def error(self) -> ServerError | None:
         """The error this reply carries, if it is an ``error`` frame."""
         if self.type != ERROR:
             return None
@@ -94,7 +94,7 @@ class Reply:
             and isinstance(details, list)
         ):
             raise ProtocolError(f"malformed error payload: {body!r}")
-        return RoomsError(code, message, retryable, details, request_id=self.request_id)
+        return ServerError(code, message, retryable, details, request_id=self.request_id)
 
 
 def create_room_frame(

@@ -1,41 +1,52 @@
-"""Commands: what a caller asks for, before any rule is applied."""
+"""Commands: what a caller asks for, every rule of the request already applied."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
-from rooms_domain.model import RequestId, UserId, Visibility, compact_json
+from rooms_domain.model import RequestId, RoomSettings, UserId, compact_json
+from rooms_domain.replies import RequestKey
 
 
 @dataclass(frozen=True, slots=True)
 class CreateRoomCommand:
-    """Create a private room hosted by ``user_id``.
-
-    Field values are untrusted (they may come straight off the wire), so their
-    types are as loose as a decoded JSON document; the model checks them.
-    """
+    """Create a private room with ``settings``, hosted by ``user_id``."""
 
     user_id: UserId
     request_id: RequestId
-    ruleset_id: object
-    visibility: object = Visibility.PRIVATE.value
-    max_players: object = 4
-    ruleset_config: object = field(default_factory=dict)
+    settings: RoomSettings
 
-    OPERATION = "create_room"
+    OPERATION: ClassVar[str] = "create_room"
+
+    @classmethod
+    def from_payload(
+        cls, user_id: UserId, request_id: RequestId, payload: object
+    ) -> CreateRoomCommand:
+        """The command an untrusted payload (decoded JSON, or ``MISSING``) asks for.
+
+        Raises ValidationFailed naming every problem; the use case then trusts
+        the command and touches no store for a payload that breaks a rule.
+        """
+        return cls(user_id, request_id, RoomSettings.checked(payload, request=cls.OPERATION))
+
+    @property
+    def key(self) -> RequestKey:
+        return RequestKey(self.user_id, self.request_id)
 
     def fingerprint(self) -> str:
         """Identifies the payload, so a request id reused for another payload is caught.
 
-        Defaults are filled in before hashing: omitting a field and sending its
-        default are the same request.
+        Taken from the checked settings, defaults filled in: omitting a field
+        and sending its default are the same request.
         """
+        s = self.settings
         fields = {
-            "visibility": self.visibility,
-            "max_players": self.max_players,
-            "ruleset_id": self.ruleset_id,
-            "ruleset_config": self.ruleset_config,
+            "visibility": s.visibility.value,
+            "max_players": s.max_players,
+            "ruleset_id": s.ruleset_id,
+            "ruleset_config": s.ruleset_config,
         }
         canonical = compact_json({"operation": self.OPERATION, "fields": fields})
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -8,18 +8,20 @@ import uuid
 from dataclasses import dataclass
 
 from rooms_domain.commands import CreateRoomCommand
-from rooms_domain.errors import CodeSpaceExhausted, UnknownUser
+from rooms_domain.errors import CodeSpaceExhausted
 from rooms_domain.live_state import LiveRoomView
-from rooms_domain.model import Room, RoomCreated, RoomId, RoomSettings
+from rooms_domain.model import CreateRoomOk, Room, RoomId
 from rooms_domain.ports import (
     Clock,
     CodeGenerator,
-    Completed,
+    Completion,
     LiveStateCache,
     LiveStateFailure,
+    Replay,
     RoomRepository,
     UnitOfWorkFactory,
 )
+from rooms_domain.replies import StoredReply
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ logger = logging.getLogger(__name__)
 class CreateRoomOutcome:
     """What happened, for logs and metrics; the caller answers with ``result``."""
 
-    result: RoomCreated
+    result: CreateRoomOk
     replayed: bool
     code_draws: int
     # The room is durable but its live view could not be written: a cache miss
@@ -62,51 +64,47 @@ class CreateRoom:
         self._max_code_draws = max_code_draws
         self._live_state_timeout_s = live_state_timeout_s
 
-    async def __call__(self, cmd: CreateRoomCommand) -> RoomCreated:
+    async def __call__(self, cmd: CreateRoomCommand) -> CreateRoomOk:
         return (await self.run(cmd)).result
 
     async def run(self, cmd: CreateRoomCommand) -> CreateRoomOutcome:
-        # Rules first: a request that breaks one touches no store.
-        settings = RoomSettings.checked(
-            visibility=cmd.visibility,
-            max_players=cmd.max_players,
-            ruleset_id=cmd.ruleset_id,
-            ruleset_config=cmd.ruleset_config,
-        )
-        fingerprint = cmd.fingerprint()
+        # The command's rules were applied when it was built (``from_payload``):
+        # an invalid payload never gets here, and so touches no store.
         async with self._uow_factory() as uow:
-            claim = await uow.idempotency.claim(cmd.user_id, cmd.request_id, fingerprint)
-            if isinstance(claim, Completed):
-                return CreateRoomOutcome(claim.result, replayed=True, code_draws=0)
-            display_name = await uow.users.display_name(cmd.user_id)
-            if display_name is None:
-                raise UnknownUser(f"no user {cmd.user_id}")
-            room, draws = await self._insert_with_free_code(uow.rooms, cmd, settings)
-            result = RoomCreated(room.room_id, room.code)
-            await uow.idempotency.complete(cmd.user_id, cmd.request_id, fingerprint, result)
+            # Hold the key (in_progress) and read the host's name, or replay.
+            claim = await uow.idempotency.claim(cmd.key, cmd.fingerprint())
+            if isinstance(claim, Replay):
+                stored = CreateRoomOk.from_payload(claim.reply.replayed())
+                return CreateRoomOutcome(stored, replayed=True, code_draws=0)
+            # The room, its seats and the key completed with this reply.
+            room, result, draws = await self._add_with_free_code(uow.rooms, cmd)
             await uow.commit()
         view = LiveRoomView.of_new_room(
-            room, host_display_name=display_name, created_at_ms=self._clock.now_ms()
+            room, host_display_name=claim.display_name, created_at_ms=self._clock.now_ms()
         )
         written = await self._publish_live_state(room.room_id, view)
         return CreateRoomOutcome(
             result, replayed=False, code_draws=draws, live_state_missed=not written
         )
 
-    async def _insert_with_free_code(
-        self, repo: RoomRepository, cmd: CreateRoomCommand, settings: RoomSettings
-    ) -> tuple[Room, int]:
+    async def _add_with_free_code(
+        self, rooms: RoomRepository, cmd: CreateRoomCommand
+    ) -> tuple[Room, CreateRoomOk, int]:
+        """Draw codes until one is free; each draw is one step that adds the room
+        and its seats and completes the request with that room as its reply."""
         room = Room.open(
             room_id=RoomId(uuid.uuid4()),
             owner=cmd.user_id,
             code=self._codes.next_code(),
-            settings=settings,
+            settings=cmd.settings,
         )
         for draw in range(1, self._max_code_draws + 1):
             if draw > 1:
                 room = room.with_code(self._codes.next_code())
-            if await repo.add_if_code_free(room):
-                return room, draw
+            result = CreateRoomOk(room.room_id, room.code)
+            completion = Completion(cmd.key, StoredReply.success(result.to_payload()))
+            if await rooms.add_if_code_free(room, completes=completion):
+                return room, result, draw
         raise CodeSpaceExhausted(f"no free code in {self._max_code_draws} draws")
 
     async def _publish_live_state(self, room_id: RoomId, view: LiveRoomView) -> bool:

@@ -10,7 +10,7 @@ maps each class to one wire error code, so a new class needs a row there too.
     ├── UnknownUser             the acting user is not a row of ``users``
     ├── CodeSpaceExhausted      every drawn join code was taken
     ├── StoreUnavailable        the durable store is unreachable or too slow
-    └── RefusedByRoom           the request is well formed, the room's state says no
+    └── Refusal                 a valid request the room's state refuses (stored, replayed)
         ├── RoomNotFound        no such room, or it is closed
         ├── NotInRoom           the user (or the kicked seat) holds no seat there
         ├── NotHost             only the host may do this
@@ -20,7 +20,7 @@ maps each class to one wire error code, so a new class needs a row there too.
 
 The lobby refusals are drawn in the order that picks the answer when several
 apply (``docs/protocol.md``): ``ValidationFailed`` of the payload first, then
-these from top to bottom. Unlike ``ValidationFailed``, a ``RefusedByRoom`` is
+these from top to bottom. Unlike ``ValidationFailed``, a ``Refusal`` is
 stored as the request's outcome and replayed.
 
 Live-state (cache) failures are not here on purpose: the use case swallows
@@ -30,6 +30,7 @@ them after logging, so they can never reach a caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 class RoomsError(Exception):
@@ -72,27 +73,61 @@ class StoreUnavailable(RoomsError):
     """The durable store could not be reached, or did not answer in time."""
 
 
-class RefusedByRoom(RoomsError):
-    """The room's state refuses a well-formed request; the outcome is stored and replayed."""
+class Refusal(RoomsError):
+    """A valid request that the room's state refuses (the room is full, not the host, ...).
+
+    Unlike the errors above, a refusal is an answer: it is stored with the
+    request (``ws_idempotency`` status ``failed``) and raised again, equal, on
+    every repeat of it. Each kind is a subclass; ``details`` is JSON.
+    """
+
+    _kinds: ClassVar[dict[str, type[Refusal]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Refusal._kinds[cls.__name__] = cls
+
+    def __init__(self, message: str, details: tuple[dict[str, Any], ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and isinstance(other, Refusal)
+            and (other.message, other.details) == (self.message, self.details)
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.message))
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"kind": type(self).__name__, "message": self.message, "details": list(self.details)}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Refusal:
+        kind = cls._kinds.get(str(payload["kind"]), Refusal)
+        return kind(str(payload["message"]), tuple(payload.get("details", ())))
 
 
-class RoomNotFound(RefusedByRoom):
+class RoomNotFound(Refusal):
     """No room has that code or id, or the room is closed."""
 
 
-class NotInRoom(RefusedByRoom):
+class NotInRoom(Refusal):
     """The requester holds no seat in the room (or, for a kick, nobody holds the target seat)."""
 
 
-class NotHost(RefusedByRoom):
+class NotHost(Refusal):
     """Only the host may do this."""
 
 
-class RoomInGame(RefusedByRoom):
+class RoomInGame(Refusal):
     """The room is in a game and the request needs it open."""
 
 
-class RoomFull(RefusedByRoom):
+class RoomFull(Refusal):
     """Every usable seat is occupied."""
 
 
@@ -104,9 +139,18 @@ class SeatProblem:
     problem: str
 
 
-class NotReady(RefusedByRoom):
-    """The game cannot start; ``details`` lists every blocking seat, by index."""
+class NotReady(Refusal):
+    """The game cannot start; ``details`` holds one ``{seat_index, problem}`` per blocking seat."""
 
-    def __init__(self, details: list[SeatProblem]) -> None:
-        self.details = tuple(sorted(details, key=lambda d: d.seat_index))
-        super().__init__("; ".join(f"seat {d.seat_index}: {d.problem}" for d in self.details))
+    @classmethod
+    def blocking(cls, problems: list[SeatProblem]) -> NotReady:
+        ordered = sorted(problems, key=lambda p: p.seat_index)
+        return cls(
+            "; ".join(f"seat {p.seat_index}: {p.problem}" for p in ordered),
+            tuple({"seat_index": p.seat_index, "problem": p.problem} for p in ordered),
+        )
+
+    @property
+    def seats(self) -> tuple[SeatProblem, ...]:
+        """The blocking seats, by index."""
+        return tuple(SeatProblem(int(d["seat_index"]), str(d["problem"])) for d in self.details)

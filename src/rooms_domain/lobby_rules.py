@@ -143,7 +143,7 @@ def start(room: Room, host_user: UserId) -> Change:
     if len(occupied) < MIN_PLAYERS_TO_START:
         blocking += [SeatProblem(s.index, "empty") for s in usable if s.status is SeatStatus.EMPTY]
     if blocking:
-        raise NotReady(blocking)
+        raise NotReady.blocking(blocking)
     after = _bumped(room, room.seats, RoomStatus.IN_GAME)
     return Change(after, (GameStarted(after.room_id, after.version),))
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, NewType
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final, NewType
 
-from rooms_domain.errors import Problem, ValidationFailed
+from rooms_domain.payloads import Field, read_payload
 
 if TYPE_CHECKING:
     from rooms_domain.lobby_rules import Change
@@ -22,7 +24,7 @@ CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L,
 CODE_LENGTH = 6
 SEAT_COUNT = 4
 MIN_PLAYERS, MAX_PLAYERS = 2, 4
-SUPPORTED_RULESETS = frozenset({"classic"})
+DEFAULT_MAX_PLAYERS = MAX_PLAYERS
 MAX_RULESET_CONFIG_BYTES = 4096
 MAX_JSON_DEPTH = 64
 
@@ -30,6 +32,16 @@ MAX_JSON_DEPTH = 64
 class Visibility(StrEnum):
     PUBLIC = "public"
     PRIVATE = "private"
+
+
+class Ruleset(StrEnum):
+    CLASSIC = "classic"
+
+
+# Only private rooms and the classic rules, for now.
+DEFAULT_VISIBILITY: Final = Visibility.PRIVATE
+_VISIBILITIES = frozenset({DEFAULT_VISIBILITY.value})
+SUPPORTED_RULESETS = frozenset(ruleset.value for ruleset in Ruleset)
 
 
 class RoomStatus(StrEnum):
@@ -66,6 +78,55 @@ def compact_json(value: object) -> str:
     )
 
 
+def _visibility_problem(value: object) -> str | None:
+    if isinstance(value, str) and value in _VISIBILITIES:
+        return None
+    return f"must be {_one_of(_VISIBILITIES)}"
+
+
+def _max_players_problem(value: object) -> str | None:
+    # bool is an int subclass in Python, but `true` is not a player count.
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and MIN_PLAYERS <= value <= MAX_PLAYERS
+    ):
+        return None
+    return f"must be an integer from {MIN_PLAYERS} to {MAX_PLAYERS}"
+
+
+def _ruleset_id_problem(value: object) -> str | None:
+    if isinstance(value, str) and value in SUPPORTED_RULESETS:
+        return None
+    return f"must be {_one_of(SUPPORTED_RULESETS)}"
+
+
+def _ruleset_config_problem(config: object) -> str | None:
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        return "must be a JSON object"
+    if not _is_json(config):
+        return f"must hold only JSON values, nested at most {MAX_JSON_DEPTH} deep"
+    if len(compact_json(config).encode()) > MAX_RULESET_CONFIG_BYTES:
+        return f"must be at most {MAX_RULESET_CONFIG_BYTES} bytes as compact JSON"
+    return None
+
+
+def _one_of(values: Collection[str]) -> str:
+    return " or ".join(f'"{value}"' for value in sorted(values))
+
+
+# The fields of a room's settings, as a creator sends them: rule and default.
+SETTINGS_FIELDS: Final[Mapping[str, Field]] = MappingProxyType(
+    {
+        "visibility": Field(_visibility_problem, default=DEFAULT_VISIBILITY.value),
+        "max_players": Field(_max_players_problem, default=DEFAULT_MAX_PLAYERS),
+        "ruleset_id": Field(_ruleset_id_problem),
+        # Never changed: checked() copies it, as every config.
+        "ruleset_config": Field(_ruleset_config_problem, default={}),
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RoomSettings:
     """What the creator chose; only :meth:`checked` builds one from untrusted input."""
@@ -76,53 +137,19 @@ class RoomSettings:
     ruleset_config: dict[str, object]
 
     @classmethod
-    def checked(
-        cls, *, visibility: object, max_players: object, ruleset_id: object, ruleset_config: object
-    ) -> RoomSettings:
-        """Apply every rule and report every broken one at once."""
-        problems: list[Problem] = []
-        if visibility != Visibility.PRIVATE.value or not isinstance(visibility, str):
-            problems.append(Problem("visibility", 'must be "private"'))
-        # bool is an int subclass in Python, but `true` is not a player count.
-        if (
-            not isinstance(max_players, int)
-            or isinstance(max_players, bool)
-            or not MIN_PLAYERS <= max_players <= MAX_PLAYERS
-        ):
-            problems.append(
-                Problem("max_players", f"must be an integer from {MIN_PLAYERS} to {MAX_PLAYERS}")
-            )
-        if not isinstance(ruleset_id, str) or ruleset_id not in SUPPORTED_RULESETS:
-            problems.append(Problem("ruleset_id", 'must be "classic"'))
-        problems.extend(_ruleset_config_problems(ruleset_config))
-        if problems:
-            raise ValidationFailed(problems)
+    def checked(cls, payload: object, *, request: str) -> RoomSettings:
+        """The settings a payload asks for, absent fields at their defaults.
+
+        Every rule of :data:`SETTINGS_FIELDS` is applied and every broken one
+        reported at once (``ValidationFailed``), unknown fields included.
+        """
+        values = read_payload(request, payload, SETTINGS_FIELDS)
+        max_players, ruleset_id = values["max_players"], values["ruleset_id"]
         assert isinstance(max_players, int) and isinstance(ruleset_id, str)
         # A deep copy through JSON: later changes to the caller's dict must not
         # reach a room that is already stored.
-        config = json.loads(compact_json(ruleset_config))
-        return cls(Visibility.PRIVATE, max_players, ruleset_id, config)
-
-
-def _ruleset_config_problems(config: object) -> list[Problem]:
-    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
-        return [Problem("ruleset_config", "must be a JSON object")]
-    if not _is_json(config):
-        return [
-            Problem(
-                "ruleset_config",
-                f"must hold only JSON values, nested at most {MAX_JSON_DEPTH} deep",
-            )
-        ]
-    size = len(compact_json(config).encode())
-    if size > MAX_RULESET_CONFIG_BYTES:
-        return [
-            Problem(
-                "ruleset_config",
-                f"must be at most {MAX_RULESET_CONFIG_BYTES} bytes as compact JSON",
-            )
-        ]
-    return []
+        config = json.loads(compact_json(values["ruleset_config"]))
+        return cls(Visibility(str(values["visibility"])), max_players, ruleset_id, config)
 
 
 def _is_json(value: object, depth: int = 0) -> bool:
@@ -250,7 +277,7 @@ class Room:
 
 
 @dataclass(frozen=True, slots=True)
-class RoomCreated:
+class CreateRoomOk:
     """The answer to a successful create; stored for replays, so it must round-trip."""
 
     room_id: RoomId
@@ -267,7 +294,7 @@ class RoomCreated:
         }
 
     @classmethod
-    def from_payload(cls, payload: dict[str, object]) -> RoomCreated:
+    def from_payload(cls, payload: dict[str, object]) -> CreateRoomOk:
         seat_index, is_host = payload["seat_index"], payload["is_host"]
         assert isinstance(seat_index, int) and isinstance(is_host, bool)
         return cls(

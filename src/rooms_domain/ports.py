@@ -1,8 +1,16 @@
 """The ports: what the domain needs from the outside world, and nothing more.
 
 A Unit of Work owns one transaction; the stores it exposes all act inside it.
+Where an adapter does two steps in one statement, the port names both (a
+room added *and* its request completed), so that a use case reads in the
+order it runs and no store hands state to another behind the caller.
 Adapters implement these Protocols; ``rooms_adapters.memory`` holds fakes
 that pass the same contract suites as the real adapters.
+
+Every request runs the same way: claim its key (``Fresh`` or ``Replay``),
+apply the rules, write with a :class:`Completion` (the write and the key's
+reply in one statement), commit. A request the room's state refuses stores
+its refusal the same way (``IdempotencyStore.complete``), commits, and raises.
 """
 
 from __future__ import annotations
@@ -13,50 +21,75 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from rooms_domain.live_state import LiveRoomView
-from rooms_domain.model import RequestId, Room, RoomCode, RoomCreated, RoomId, UserId
+from rooms_domain.model import Room, RoomCode, RoomId
+from rooms_domain.replies import RequestKey, StoredReply
 
 
 @dataclass(frozen=True, slots=True)
 class Fresh:
-    """The key was free and is now held by this Unit of Work."""
+    """The key was free and is now held by this Unit of Work.
+
+    The claim's statement also read the claimant's display name (every
+    request of the lobby needs it, or the user's existence): no second trip.
+    """
+
+    display_name: str
 
 
 @dataclass(frozen=True, slots=True)
-class Completed:
-    """The key was completed earlier; ``result`` is the stored answer."""
+class Replay:
+    """The key was finished earlier with the same payload; ``reply`` is what it got."""
 
-    result: RoomCreated
+    reply: StoredReply
 
 
-Claim = Fresh | Completed
+Claim = Fresh | Replay
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A key held by this Unit of Work, finished with its reply.
+
+    A success makes the key ``completed``, a refusal ``failed``; either way,
+    later claims of the key replay ``reply``.
+    """
+
+    key: RequestKey
+    reply: StoredReply
 
 
 class IdempotencyStore(Protocol):
     """Records of (user, request id); one per request that ever committed."""
 
-    async def claim(self, user_id: UserId, request_id: RequestId, fingerprint: str) -> Claim:
-        """Hold the key, or return the completed answer.
+    async def claim(self, key: RequestKey, fingerprint: str) -> Claim:
+        """Hold the key and read the claimant's display name, or return the stored reply.
 
-        Raises IdempotencyKeyReused when the key was completed for another
-        fingerprint, and RequestInProgress when another Unit of Work holds it
-        for longer than the store is willing to wait.
+        Raises UnknownUser when the claimant is not a user, IdempotencyKeyReused
+        when the key was finished for another fingerprint, and RequestInProgress
+        when another Unit of Work holds it for longer than the store will wait.
         """
         ...
 
-    async def complete(
-        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
-    ) -> None:
-        """Mark a key held by this Unit of Work as completed with its answer."""
+    async def complete(self, completion: Completion) -> None:
+        """Finish a held key with its reply, when no room write carries it.
+
+        Raises RuntimeError for a key this Unit of Work does not hold (or
+        already finished).
+        """
         ...
 
 
 class RoomRepository(Protocol):
     """Durable rooms with their seats; join codes are unique over all rooms."""
 
-    async def add_if_code_free(self, room: Room) -> bool:
+    async def add_if_code_free(self, room: Room, completes: Completion | None = None) -> bool:
         """Insert the room and its seats unless its code is taken; say whether it was inserted.
 
         A taken code must not spoil the transaction: the caller draws again.
+        With ``completes``, the same step also finishes that key with its reply,
+        and only if the room went in: one statement for the room, its seats and
+        the request's completion. Raises RuntimeError (after inserting) when
+        this Unit of Work does not hold the key.
         """
         ...
 
@@ -69,14 +102,6 @@ class RoomRepository(Protocol):
         ...
 
 
-class UserDirectory(Protocol):
-    """The platform's users, read-only to this service."""
-
-    async def display_name(self, user_id: UserId) -> str | None:
-        """The user's display name, or None when there is no such user."""
-        ...
-
-
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``async with`` without :meth:`commit` rolls back."""
 
@@ -86,9 +111,6 @@ class UnitOfWork(Protocol):
 
     @property
     def rooms(self) -> RoomRepository: ...
-
-    @property
-    def users(self) -> UserDirectory: ...
 
     async def __aenter__(self) -> Self: ...
 

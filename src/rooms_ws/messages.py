@@ -3,15 +3,15 @@
 Reading is a funnel; each step rejects with the contract's code:
 
     text frame --orjson--> JSON value --limits--> object --envelope--> Request
-       (binary, not JSON, NaN, too deep, huge number, not an object,
-        bad request_id, bad type: bad_message)
+       (binary, not JSON, NaN, deeper than orjson reads, huge number,
+        not an object, bad request_id, bad type: bad_message)
     Request --type--> known request (else unknown_type)
-    payload --CreateRoomPayload--> valid payload (else validation_failed)
+    payload --the domain's command--> command (else validation_failed)
 
-The payload model is strict (``true`` is not 2, ``"4"`` is not 4, ``3.0`` is
-not 3) and forbids unknown fields. The domain's ``RoomSettings.checked``
-applies the same rules again; to keep one wording, the problem text of a
-field the model rejects is taken from the domain's own verdict on it.
+This layer owns the frame, and only the frame: whether it is a JSON object
+with a readable envelope. What the payload must hold (its fields, their JSON
+types and values, defaults) is the domain's, checked once when the request's
+command is built (``CreateRoomCommand.from_payload``), every problem at once.
 """
 
 from __future__ import annotations
@@ -22,17 +22,20 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rooms_domain.errors import Problem, ValidationFailed
+from rooms_domain.commands import CreateRoomCommand
+from rooms_domain.errors import Problem
 from rooms_domain.model import (
+    DEFAULT_MAX_PLAYERS,
+    DEFAULT_VISIBILITY,
     MAX_PLAYERS,
-    MAX_RULESET_CONFIG_BYTES,
     MIN_PLAYERS,
     RequestId,
-    RoomSettings,
-    compact_json,
+    Ruleset,
+    Visibility,
 )
+from rooms_domain.payloads import MISSING
 from rooms_ws.errors import ErrorCode, WireError
 
 UUID_TEXT = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -41,10 +44,8 @@ _UUID_RE = re.compile(UUID_TEXT)
 # JSON numbers beyond 64 bits lose precision on the way in (orjson turns big
 # integers into floats) and in most clients: refuse them instead of guessing.
 NUMBER_LIMIT = 2**63
-# Levels of objects and arrays in one frame, the envelope included.
-MAX_DEPTH = 64
 
-CREATE_ROOM = "create_room"
+CREATE_ROOM = CreateRoomCommand.OPERATION
 CREATE_ROOM_OK = "create_room_ok"
 ERROR = "error"
 REQUEST_TYPES = frozenset({CREATE_ROOM})
@@ -66,9 +67,6 @@ def _bad(message: str, request_id: str | None, *details: Problem) -> FrameReject
 # --- client -> server -----------------------------------------------------------
 
 
-_MISSING: Any = object()
-
-
 class RequestEnvelope(BaseModel):
     """``{"type", "request_id", "payload"}``; ``request_id`` is kept as sent, for the echo."""
 
@@ -76,15 +74,11 @@ class RequestEnvelope(BaseModel):
 
     type: str
     request_id: Annotated[str, Field(pattern=UUID_TEXT)]
-    payload: Any = _MISSING
+    payload: Any = MISSING  # handed to the domain as sent, which judges it
 
     @property
     def request_uuid(self) -> RequestId:
         return RequestId(uuid.UUID(self.request_id))
-
-    @property
-    def has_payload(self) -> bool:
-        return self.payload is not _MISSING
 
 
 def parse_frame(text: str | None, data: bytes | None = None) -> RequestEnvelope:
@@ -100,9 +94,9 @@ def parse_frame(text: str | None, data: bytes | None = None) -> RequestEnvelope:
         raise _bad("the frame must be a JSON object", None)
     raw_id = value.get("request_id")
     request_id = raw_id if isinstance(raw_id, str) and _UUID_RE.match(raw_id) else None
-    problem = _limit_problem(value)
-    if problem is not None:
-        raise _bad(problem, request_id)
+    number = _huge_number(value)
+    if number is not None:
+        raise _bad(f"numbers must lie within ±2^63 (got {number:.3g})", request_id)
     try:
         return RequestEnvelope.model_validate(value)
     except ValidationError as exc:
@@ -121,98 +115,39 @@ def _envelope_problem(error: Any) -> Problem:
     return Problem(field, "must be a string")
 
 
-def _limit_problem(document: object) -> str | None:
-    """What makes a parsed document unsafe to pass on, if anything.
+def _huge_number(document: object) -> float | None:
+    """A number of the document beyond :data:`NUMBER_LIMIT`, if any.
 
-    Iterative on purpose: the rest of the stack (json.dumps, the domain's
-    checks, PostgreSQL) recurses, and Python's limit is about 1000 levels
-    while orjson accepts 1024: depth is capped here, far below both.
+    Iterative on purpose: orjson reads 1024 levels of nesting, Python's
+    recursion stops near 1000.
     """
-    stack: list[tuple[object, int]] = [(document, 1)]
+    stack: list[object] = [document]
     while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict | list) and depth > MAX_DEPTH:
-            return f"JSON nesting must not exceed {MAX_DEPTH} levels"
+        value = stack.pop()
         if isinstance(value, dict):
-            for key, item in value.items():
-                if "\x00" in key:
-                    return "text must not contain U+0000"
-                stack.append((item, depth + 1))
+            stack.extend(value.values())
         elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            # PostgreSQL's jsonb cannot store U+0000; refuse it at the door.
-            if "\x00" in value:
-                return "text must not contain U+0000"
+            stack.extend(value)
         elif (
             isinstance(value, int | float)
             and not isinstance(value, bool)
             and abs(value) >= NUMBER_LIMIT
         ):
-            return f"numbers must lie within ±2^63 (got {value:.3g})"
+            return value
     return None
 
 
+# The AsyncAPI document shows the payload with this model; it validates
+# nothing (the domain does), and its values are the domain's.
 class CreateRoomPayload(BaseModel):
     """The create_room payload (contract §4); strict, unknown fields forbidden."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    visibility: Literal["private"] = "private"
-    max_players: Annotated[int, Field(ge=MIN_PLAYERS, le=MAX_PLAYERS)] = 4
-    ruleset_id: Literal["classic"]
+    visibility: Literal[Visibility.PRIVATE] = DEFAULT_VISIBILITY
+    max_players: Annotated[int, Field(ge=MIN_PLAYERS, le=MAX_PLAYERS)] = DEFAULT_MAX_PLAYERS
+    ruleset_id: Literal[Ruleset.CLASSIC]
     ruleset_config: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("ruleset_config")
-    @classmethod
-    def _fits(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(compact_json(value).encode()) > MAX_RULESET_CONFIG_BYTES:
-            raise ValueError(f"must be at most {MAX_RULESET_CONFIG_BYTES} bytes as compact JSON")
-        return value
-
-    @classmethod
-    def parse(cls, envelope: RequestEnvelope) -> CreateRoomPayload:
-        """The valid payload, or ``ValidationFailed`` with one problem per broken field."""
-        if not envelope.has_payload:
-            raise ValidationFailed([Problem("payload", "is required")])
-        payload = envelope.payload
-        if not isinstance(payload, dict):
-            raise ValidationFailed([Problem("payload", "must be a JSON object")])
-        try:
-            return cls.model_validate(payload)
-        except ValidationError as exc:
-            raise ValidationFailed(_payload_problems(payload, exc)) from None
-
-
-def _payload_problems(payload: dict[str, Any], exc: ValidationError) -> list[Problem]:
-    verdict = _domain_verdict(payload)
-    problems: dict[str, Problem] = {}
-    for error in exc.errors(include_url=False):
-        field = str(error["loc"][0]) if error["loc"] else "payload"
-        if field in problems:
-            continue  # one detail per field, however many ways it is wrong
-        if error["type"] == "extra_forbidden":
-            problems[field] = Problem(field, "is not a field of create_room")
-        elif error["type"] == "missing":
-            problems[field] = Problem(field, "is required")
-        else:
-            text = verdict.get(field) or str(error["msg"]).removeprefix("Value error, ")
-            problems[field] = Problem(field, text)
-    return list(problems.values())
-
-
-def _domain_verdict(payload: dict[str, Any]) -> dict[str, str]:
-    """The domain's wording for each field it rejects, defaults filled in."""
-    try:
-        RoomSettings.checked(
-            visibility=payload.get("visibility", "private"),
-            max_players=payload.get("max_players", 4),
-            ruleset_id=payload.get("ruleset_id"),
-            ruleset_config=payload.get("ruleset_config", {}),
-        )
-    except ValidationFailed as failed:
-        return {p.field: p.problem for p in failed.problems}
-    return {}
 
 
 # --- server -> client -----------------------------------------------------------
@@ -237,7 +172,7 @@ class ServerMessage(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class EncodedReply:
     """A frame ready to send, with what the request log needs to know about it."""
 
     text: str
@@ -249,12 +184,12 @@ class Reply:
 # path, so it builds the dict directly instead of validating models it made itself.
 
 
-def reply(type_: str, request_id: str | None, payload: dict[str, Any]) -> Reply:
+def reply(type_: str, request_id: str | None, payload: dict[str, Any]) -> EncodedReply:
     frame = {"type": type_, "request_id": request_id, "payload": payload}
-    return Reply(orjson.dumps(frame).decode(), outcome=type_)
+    return EncodedReply(orjson.dumps(frame).decode(), outcome=type_)
 
 
-def error_reply(error: WireError, request_id: str | None) -> Reply:
+def error_reply(error: WireError, request_id: str | None) -> EncodedReply:
     payload = {
         "code": error.code.value,
         "message": error.message,
@@ -262,7 +197,7 @@ def error_reply(error: WireError, request_id: str | None) -> Reply:
         "details": [{"field": p.field, "problem": p.problem} for p in error.details],
     }
     frame = {"type": ERROR, "request_id": request_id, "payload": payload}
-    return Reply(orjson.dumps(frame).decode(), outcome=error.code.value)
+    return EncodedReply(orjson.dumps(frame).decode(), outcome=error.code.value)
 
 
 def peek_request_id(text: str | None) -> str | None:

@@ -35,9 +35,8 @@ from rooms_ws.messages import (
     CREATE_ROOM,
     CREATE_ROOM_OK,
     REQUEST_TYPES,
-    CreateRoomPayload,
+    EncodedReply,
     FrameRejected,
-    Reply,
     RequestEnvelope,
     error_reply,
     parse_frame,
@@ -232,21 +231,15 @@ class Session:
             result = error_reply(to_wire(exc), request_id)
         await self._answer(result, envelope, text, started)
 
-    async def _dispatch(self, envelope: RequestEnvelope) -> Reply:
+    async def _dispatch(self, envelope: RequestEnvelope) -> EncodedReply:
         handler = self._handlers.get(envelope.type)
         if handler is None:
             raise FrameRejected(UNKNOWN_TYPE, envelope.request_id)
         return await handler(self, envelope)
 
-    async def _create_room(self, envelope: RequestEnvelope) -> Reply:
-        payload = CreateRoomPayload.parse(envelope)
-        command = CreateRoomCommand(
-            user_id=self._identity.user_id,
-            request_id=envelope.request_uuid,
-            ruleset_id=payload.ruleset_id,
-            visibility=payload.visibility,
-            max_players=payload.max_players,
-            ruleset_config=payload.ruleset_config,
+    async def _create_room(self, envelope: RequestEnvelope) -> EncodedReply:
+        command = CreateRoomCommand.from_payload(
+            self._identity.user_id, envelope.request_uuid, envelope.payload
         )
         outcome = await self._services.create_room.run(command)
         if not outcome.replayed:
@@ -257,12 +250,18 @@ class Session:
         await self._follow(outcome.result.room_id)
         return reply(CREATE_ROOM_OK, envelope.request_id, outcome.result.to_payload())
 
-    _handlers: ClassVar[dict[str, Callable[[Session, RequestEnvelope], Awaitable[Reply]]]] = {
+    _handlers: ClassVar[
+        dict[str, Callable[[Session, RequestEnvelope], Awaitable[EncodedReply]]]
+    ] = {
         CREATE_ROOM: _create_room,
     }
 
     async def _answer(
-        self, result: Reply, envelope: RequestEnvelope | None, text: str | None, started: float
+        self,
+        result: EncodedReply,
+        envelope: RequestEnvelope | None,
+        text: str | None,
+        started: float,
     ) -> None:
         self.requests += 1
         await self._outbox.send(result.text)

@@ -12,12 +12,12 @@ import sys
 import uuid
 
 from rooms_client import (
+    CreateRoomOk,
     HandshakeRefused,
     RetryPolicy,
-    RoomCreatedResult,
     RoomsClient,
     RoomsClientError,
-    RoomsError,
+    ServerError,
 )
 
 __all__ = ["run_try"]
@@ -39,7 +39,7 @@ def run_try(
     def trace(direction: str, frame: str) -> None:
         print(f"{direction} {frame}", flush=True)
 
-    async def exchange() -> RoomCreatedResult:
+    async def exchange() -> CreateRoomOk:
         async with RoomsClient.connect(url, token, policy=policy, trace=trace) as client:
             return await client.create_room(max_players=max_players, request_id=request_id)
 
@@ -47,7 +47,7 @@ def run_try(
         asyncio.run(exchange())
     except HandshakeRefused as exc:
         print(f"rooms: handshake refused: HTTP {exc.status}", file=sys.stderr)
-    except RoomsError as exc:
+    except ServerError as exc:
         problems = "".join(f"\n  - {field}: {problem}" for field, problem in exc.problems().items())
         print(f"rooms: {exc.code}: {exc.message}{problems}", file=sys.stderr)
     except RoomsClientError as exc:

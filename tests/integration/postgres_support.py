@@ -9,7 +9,7 @@ from typing import Any, Self
 import asyncpg
 
 from rooms_adapters.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
-from rooms_domain import IdempotencyStore, Room, UserDirectory, UserId
+from rooms_domain import Completion, IdempotencyStore, Room, UserId
 
 
 async def rows(pool: asyncpg.Pool[asyncpg.Record], sql: str, *args: object) -> list[dict[str, Any]]:
@@ -80,8 +80,8 @@ class _KillingRooms:
         self.get = self._rooms.get
         self.code_taken = self._rooms.code_taken
 
-    async def add_if_code_free(self, room: Room) -> bool:
-        inserted = await self._rooms.add_if_code_free(room)
+    async def add_if_code_free(self, room: Room, completes: Completion | None = None) -> bool:
+        inserted = await self._rooms.add_if_code_free(room, completes)
         await self._killer.kill()
         return inserted
 
@@ -89,7 +89,6 @@ class _KillingRooms:
 class _KillingUnitOfWork:
     idempotency: IdempotencyStore
     rooms: _KillingRooms
-    users: UserDirectory
 
     def __init__(self, inner: PostgresUnitOfWork, killer: KillAfterRoomInsert) -> None:
         self._inner = inner
@@ -98,7 +97,6 @@ class _KillingUnitOfWork:
     async def __aenter__(self) -> Self:
         await self._inner.__aenter__()
         self.idempotency = self._inner.idempotency
-        self.users = self._inner.users
         self.rooms = _KillingRooms(self._inner, self._killer)
         return self
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from rooms_client import HandshakeRefused, RetryPolicy, RoomsClient, RoomsError
+from rooms_client import HandshakeRefused, RetryPolicy, RoomsClient, ServerError
 from rooms_ws.try_verb import run_try
 from tests.integration.server_process import (
     ServerProcess,
@@ -88,7 +88,7 @@ async def test_create_room_on_a_real_server(
     server = await start(servers, env)
     async with RoomsClient.connect(server.url, token_for(user), policy=PATIENT) as client:
         room = await client.create_room(max_players=2, ruleset_config={"turn_s": 30})
-        with pytest.raises(RoomsError) as invalid:
+        with pytest.raises(ServerError) as invalid:
             await client.create_room(max_players=9)
     assert await rooms_of(database_url, user) == [
         {"room_id": room.room_id, "code": room.code, "max_players": 2}

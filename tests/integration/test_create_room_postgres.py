@@ -22,16 +22,20 @@ from rooms_adapters.postgres import (
 from rooms_domain import (
     CodeGenerator,
     CodeSpaceExhausted,
-    Completed,
+    Completion,
     CreateRoom,
     CreateRoomCommand,
+    CreateRoomOk,
     Fresh,
     IdempotencyKeyReused,
+    Refusal,
+    Replay,
     RequestId,
     RequestInProgress,
-    RoomCreated,
+    RequestKey,
     ScriptedCodeGenerator,
     SecureCodeGenerator,
+    StoredReply,
     StoreUnavailable,
     SystemClock,
     UnitOfWorkFactory,
@@ -68,11 +72,8 @@ def use_case(
 def command(
     user_id: UserId, request_id: RequestId | None = None, **payload: object
 ) -> CreateRoomCommand:
-    return CreateRoomCommand(
-        user_id=user_id,
-        request_id=request_id or RequestId(uuid.uuid4()),
-        ruleset_id="classic",
-        **payload,
+    return CreateRoomCommand.from_payload(
+        user_id, request_id or RequestId(uuid.uuid4()), {"ruleset_id": "classic", **payload}
     )
 
 
@@ -147,7 +148,7 @@ async def test_a_create_writes_the_contracts_rows_and_nothing_else(
             "response_payload": {"fingerprint": cmd.fingerprint(), "result": result.to_payload()},
         }
     ]
-    assert result == RoomCreated(result.room_id, result.code, seat_index=0, is_host=True)
+    assert result == CreateRoomOk(result.room_id, result.code, seat_index=0, is_host=True)
 
 
 async def test_a_repeated_request_replays_and_writes_nothing(
@@ -174,8 +175,8 @@ async def test_twenty_concurrent_duplicates_create_one_room(
 
     outcomes = await asyncio.gather(*(create(cmd) for _ in range(20)), return_exceptions=True)
 
-    results = {o for o in outcomes if isinstance(o, RoomCreated)}
-    others = [o for o in outcomes if not isinstance(o, RoomCreated)]
+    results = {o for o in outcomes if isinstance(o, CreateRoomOk)}
+    others = [o for o in outcomes if not isinstance(o, CreateRoomOk)]
     assert len(results) == 1, outcomes
     # The contract allows "request_in_progress" to a duplicate that waited too long.
     assert all(isinstance(o, RequestInProgress) for o in others), others
@@ -324,30 +325,49 @@ async def test_a_session_killed_mid_transaction_leaves_nothing_and_the_retry_cre
     assert await written_by(pg_pool, ann) == ONE_ROOM
 
 
-async def test_the_claim_is_completed_with_the_room_inside_the_transaction(
+async def test_the_story_steps_run_in_one_transaction_in_the_order_the_use_case_reads(
     uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
 ) -> None:
-    # The room's statement completes the key the claim holds (one round trip
-    # less); the row still goes in_progress, then completed, in one
-    # transaction, and complete() with another answer still overrides it.
+    # The claim holds the key in_progress (and reads the display name); the
+    # room's statement adds the room and its seats and completes the key;
+    # only the commit makes any of it visible.
     ann = await add_user(pg_pool, "Ann")
-    request_id = RequestId(uuid.uuid4())
+    key = RequestKey(ann, RequestId(uuid.uuid4()))
     room = new_room(ann, random_code())
-    other = RoomCreated(new_room(ann, random_code()).room_id, room.code)
+    reply = StoredReply.success(CreateRoomOk(room.room_id, room.code).to_payload())
     status = "SELECT status::text FROM ws_idempotency WHERE user_id = $1 AND request_id = $2"
     async with uow_factory() as uow:
         conn = uow.rooms._conn  # the Unit of Work's own connection, to look inside it
-        assert await uow.idempotency.claim(ann, request_id, "fp") == Fresh()
-        assert await uow.users.display_name(ann) == "Ann"  # read by the claim
-        assert await conn.fetchval(status, ann, request_id) == "in_progress"
-        assert await uow.rooms.add_if_code_free(room)
-        assert await conn.fetchval(status, ann, request_id) == "completed"
-        await uow.idempotency.complete(ann, request_id, "fp", other)
-        with pytest.raises(RuntimeError, match="did not claim"):
-            await uow.idempotency.complete(ann, request_id, "fp", other)
+        assert await uow.idempotency.claim(key, "fp") == Fresh("Ann")
+        assert await conn.fetchval(status, *key) == "in_progress"
+        assert await uow.rooms.add_if_code_free(room, Completion(key, reply))
+        assert await conn.fetchval(status, *key) == "completed"
+        assert (
+            await conn.fetchval("SELECT count(*) FROM room_seats WHERE room_id = $1", room.room_id)
+            == 4
+        )
+        assert await written_by(pg_pool, ann) == NOTHING  # not committed yet
         await uow.commit()
+    assert await written_by(pg_pool, ann) == ONE_ROOM
     async with uow_factory() as uow:
-        assert await uow.idempotency.claim(ann, request_id, "fp") == Completed(other)
+        assert await uow.idempotency.claim(key, "fp") == Replay(reply)
+
+
+async def test_a_refusal_is_stored_as_failed_and_replayed(
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+) -> None:
+    ann = await add_user(pg_pool, "Ann")
+    key = RequestKey(ann, RequestId(uuid.uuid4()))
+    refusal = StoredReply.refusal(Refusal("the room is full"))
+    async with uow_factory() as uow:
+        await uow.idempotency.claim(key, "fp")
+        await uow.idempotency.complete(Completion(key, refusal))
+        await uow.commit()
+    assert await rows(pg_pool, "SELECT status::text, response_payload FROM ws_idempotency") == [
+        {"status": "failed", "response_payload": {"fingerprint": "fp", "refusal": refusal.payload}}
+    ]
+    async with uow_factory() as uow:
+        assert await uow.idempotency.claim(key, "fp") == Replay(refusal)
 
 
 async def test_round_trips_per_create(

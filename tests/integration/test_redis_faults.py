@@ -220,7 +220,7 @@ def create_room_with(cache: RedisLiveStateCache) -> tuple[CreateRoom, UserId]:
 
 
 def command(host: UserId) -> CreateRoomCommand:
-    return CreateRoomCommand(user_id=host, request_id=RequestId(uuid.uuid4()), ruleset_id="classic")
+    return CreateRoomCommand.from_payload(host, RequestId(uuid.uuid4()), {"ruleset_id": "classic"})
 
 
 @pytest.mark.parametrize("fault", ["stopped", "frozen"])

@@ -65,12 +65,10 @@ async def test_a_created_room_is_written_exactly_as_the_contract_says(
         await admin.config_resetstat()
         before_ms = SystemClock().now_ms()
         result = await create(
-            CreateRoomCommand(
-                user_id=host,
-                request_id=RequestId(uuid.uuid4()),
-                ruleset_id="classic",
-                max_players=3,
-                ruleset_config=config,
+            CreateRoomCommand.from_payload(
+                host,
+                RequestId(uuid.uuid4()),
+                {"ruleset_id": "classic", "max_players": 3, "ruleset_config": config},
             )
         )
         after_ms = SystemClock().now_ms()

@@ -15,7 +15,9 @@ from rooms_domain import (
     CodeGenerator,
     CreateRoom,
     CreateRoomCommand,
+    CreateRoomOk,
     RequestId,
+    RequestKey,
     Room,
     SecureCodeGenerator,
     UnitOfWorkFactory,
@@ -49,6 +51,11 @@ class Harness:
     def rooms_of(self, user_id: UserId) -> list[Room]:
         return [room for room in self.db.rooms.values() if room.owner_user_id == user_id]
 
+    def stored_reply(self, user_id: UserId, request_id: RequestId) -> CreateRoomOk:
+        """The reply the idempotency record of (user, request id) replays."""
+        record = self.db.idempotency[RequestKey(user_id, request_id)]
+        return CreateRoomOk.from_payload(record.reply.replayed())
+
     def assert_nothing_written(self) -> None:
         """No room, no idempotency record, no live view, and no lock left held."""
         assert self.db.rooms == {}
@@ -65,12 +72,11 @@ def new_request_id() -> RequestId:
 def command(
     user_id: UserId, request_id: RequestId | None = None, **payload: object
 ) -> CreateRoomCommand:
-    """A create_room command; ``ruleset_id`` is "classic" unless given."""
-    fields: dict[str, object] = {"ruleset_id": "classic", **payload}
-    return CreateRoomCommand(
-        user_id=user_id,
-        request_id=request_id if request_id is not None else new_request_id(),
-        **fields,  # type: ignore[arg-type]
+    """A create_room command from a payload; ``ruleset_id`` is "classic" unless given."""
+    return CreateRoomCommand.from_payload(
+        user_id,
+        request_id if request_id is not None else new_request_id(),
+        {"ruleset_id": "classic", **payload},
     )
 
 

@@ -23,7 +23,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rooms_domain.model import CODE_ALPHABET, CODE_LENGTH, RoomCode, RoomCreated, RoomId
+from rooms_domain.model import CODE_ALPHABET, CODE_LENGTH, CreateRoomOk, RoomCode, RoomId
 from rooms_ws import asyncapi, cli
 from rooms_ws.asyncapi import prose
 from rooms_ws.asyncapi.schemas import CreateRoomOkPayload
@@ -207,7 +207,7 @@ def test_every_close_code_of_the_server_is_described() -> None:
 
 
 def test_a_create_room_ok_frame_of_the_server_fits_its_schema(doc: dict[str, Any]) -> None:
-    room = RoomCreated(RoomId(uuid.uuid4()), RoomCode("ZZ99AA"))
+    room = CreateRoomOk(RoomId(uuid.uuid4()), RoomCode("ZZ99AA"))
     frame = json.loads(reply("create_room_ok", str(uuid.uuid4()), room.to_payload()).text)
     assert schema_validator(doc, "CreateRoomOk").is_valid(frame)
 
@@ -258,7 +258,7 @@ def test_the_request_schema_agrees_with_the_server(doc: dict[str, Any]) -> None:
 def test_every_create_room_ok_payload_fits_the_documented_model(
     room_id: uuid.UUID, code: str
 ) -> None:
-    payload = RoomCreated(RoomId(room_id), RoomCode(code)).to_payload()
+    payload = CreateRoomOk(RoomId(room_id), RoomCode(code)).to_payload()
     # Through JSON, as a client reads it: the model is strict about types.
     assert CreateRoomOkPayload.model_validate_json(json.dumps(payload))
 

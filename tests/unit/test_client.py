@@ -15,13 +15,13 @@ import pytest
 
 from rooms_client import (
     ConnectionLost,
+    CreateRoomOk,
     HandshakeRefused,
     RetryPolicy,
-    RoomCreatedResult,
     RoomEvent,
     RoomsClient,
-    RoomsError,
     ServerClosed,
+    ServerError,
 )
 from rooms_client.errors import ErrorCode, ProtocolError
 from rooms_client.protocol import Reply, create_room_frame, read_frame
@@ -67,7 +67,7 @@ async def test_create_room_sends_the_contract_defaults_and_returns_a_typed_resul
         "ruleset_id": "classic",
         "ruleset_config": {},
     }
-    assert isinstance(room, RoomCreatedResult)
+    assert isinstance(room, CreateRoomOk)
     assert room.request_id == uuid.UUID(frame["request_id"])
     assert room.room_id == uuid.UUID(room_of(frame["request_id"]))
     assert (room.code, room.seat_index, room.is_host) == ("AB12CD", 0, True)
@@ -133,7 +133,7 @@ async def test_a_non_retryable_error_is_raised_at_once(server: FakeServer) -> No
     details = [{"field": "max_players", "problem": "must be an integer from 2 to 4"}]
     server.script = [error("validation_failed", False, details)]
     async with connect(server) as client:
-        with pytest.raises(RoomsError) as raised:
+        with pytest.raises(ServerError) as raised:
             await client.create_room(max_players=9)
     assert raised.value.code == ErrorCode.VALIDATION_FAILED
     assert raised.value.retryable is False
@@ -146,7 +146,7 @@ async def test_a_non_retryable_error_is_raised_at_once(server: FakeServer) -> No
 async def test_retries_are_bounded(server: FakeServer) -> None:
     server.script = [error("unavailable", True)] * 10
     async with connect(server) as client:
-        with pytest.raises(RoomsError) as raised:
+        with pytest.raises(ServerError) as raised:
             await client.create_room()
     assert raised.value.code == "unavailable"
     assert raised.value.retryable is True
@@ -331,7 +331,7 @@ def test_frames_are_replies_only_for_our_request_ids() -> None:
 )
 def test_a_malformed_result_is_a_protocol_error(payload: dict[str, Any]) -> None:
     with pytest.raises(ProtocolError):
-        RoomCreatedResult.from_reply(Reply(str(uuid.uuid4()), "create_room_ok", payload))
+        CreateRoomOk.from_reply(Reply(str(uuid.uuid4()), "create_room_ok", payload))
 
 
 def test_a_malformed_error_is_a_protocol_error() -> None:

@@ -18,14 +18,15 @@ from rooms_adapters.memory import (
 from rooms_domain import (
     CodeSpaceExhausted,
     CreateRoom,
+    CreateRoomOk,
     IdempotencyKeyReused,
     LiveRoomView,
     LiveStateFailure,
     Readiness,
     RequestInProgress,
+    RequestKey,
     Room,
     RoomCode,
-    RoomCreated,
     RoomId,
     RoomSettings,
     RoomStatus,
@@ -65,7 +66,7 @@ async def test_the_same_command_twice_gives_the_identical_result_and_one_room() 
     assert (first.replayed, second.replayed) == (False, True)
     assert list(h.db.rooms) == [first.result.room_id]
     assert list(h.db.idempotency) == [(user, cmd.request_id)]
-    assert h.db.idempotency[(user, cmd.request_id)].result == first.result
+    assert h.stored_reply(user, cmd.request_id) == first.result
     # A replay writes nothing: no code drawn, no second live view.
     assert codes.drawn == 1
     assert list(h.cache.views) == [first.result.room_id]
@@ -138,7 +139,7 @@ async def test_a_request_id_reused_with_another_payload_is_refused(
     request_id = new_request_id()
     original: dict[str, object] = {"ruleset_config": {"turn_s": 30}}
     first = await h.create_room(command(user, request_id, **original))
-    record = h.db.idempotency[(user, request_id)]
+    record = h.db.idempotency[RequestKey(user, request_id)]
 
     with pytest.raises(IdempotencyKeyReused):
         await h.create_room(command(user, request_id, **{**original, **changed}))
@@ -212,7 +213,7 @@ async def test_a_repeat_while_the_first_holds_the_key_too_long_is_in_progress() 
     cmd = command(user)
 
     async with MemoryUnitOfWorkFactory(h.db)() as holder:
-        await holder.idempotency.claim(user, cmd.request_id, cmd.fingerprint())
+        await holder.idempotency.claim(cmd.key, cmd.fingerprint())
         with pytest.raises(RequestInProgress):
             await h.create_room(cmd)
 
@@ -239,7 +240,7 @@ async def test_a_taken_code_is_redrawn_and_exactly_one_room_gets_the_new_code() 
     bobs = h.rooms_of(bob)
     assert [(r.room_id, r.code) for r in bobs] == [(outcome.result.room_id, "BBBBBB")]
     assert sorted(r.code for r in h.db.rooms.values()) == ["AAAAAA", "BBBBBB"]
-    assert h.db.idempotency[(bob, cmd.request_id)].result == outcome.result
+    assert h.stored_reply(bob, cmd.request_id) == outcome.result
     assert h.cache.views[outcome.result.room_id].meta["code"] == "BBBBBB"
 
 
@@ -318,7 +319,7 @@ async def test_a_failing_cache_still_gives_success_with_the_room_persisted(
         result = await h.create_room(cmd)
 
     assert result.room_id in h.db.rooms
-    assert h.db.idempotency[(user, cmd.request_id)].result == result
+    assert h.stored_reply(user, cmd.request_id) == result
     assert h.cache.views == {}
     _assert_logged_once_for(caplog, result.room_id, ConnectionError)
 
@@ -335,7 +336,7 @@ async def test_a_hanging_cache_still_gives_success_with_the_room_persisted(
         result = await asyncio.wait_for(h.create_room(cmd), NEVER)
 
     assert result.room_id in h.db.rooms
-    assert h.db.idempotency[(user, cmd.request_id)].result == result
+    assert h.stored_reply(user, cmd.request_id) == result
     _assert_logged_once_for(caplog, result.room_id, TimeoutError)
 
 
@@ -490,7 +491,7 @@ async def test_the_room_written_has_the_exact_shape_of_a_new_room() -> None:
     outcome = await h.create_room.run(command(user, max_players=3, ruleset_config={"turn_s": 30}))
     result = outcome.result
 
-    assert result == RoomCreated(result.room_id, result.code, seat_index=0, is_host=True)
+    assert result == CreateRoomOk(result.room_id, result.code, seat_index=0, is_host=True)
     assert (outcome.replayed, outcome.code_draws) == (False, 1)
     expected = Room(
         room_id=result.room_id,

@@ -25,7 +25,7 @@ from rooms_domain.errors import (
     NotHost,
     NotInRoom,
     NotReady,
-    RefusedByRoom,
+    Refusal,
     RoomFull,
     RoomInGame,
     RoomNotFound,
@@ -321,7 +321,7 @@ def test_a_kick_outside_the_usable_seats_is_a_validation_failure(seat_index: int
     with pytest.raises(ValidationFailed) as failed:
         room.kick(players[0], seat_index)
     assert [p.field for p in failed.value.problems] == ["seat_index"]
-    assert not isinstance(failed.value, RefusedByRoom)
+    assert not isinstance(failed.value, Refusal)
 
 
 def test_the_host_cannot_kick_their_own_seat() -> None:
@@ -360,7 +360,7 @@ def test_start_names_every_seat_not_ready() -> None:
     room = room.set_ready(players[0], True).room.set_ready(players[2], True).room
     with pytest.raises(NotReady) as refused:
         room.start(players[0])
-    assert refused.value.details == (SeatProblem(1, "not ready"), SeatProblem(3, "not ready"))
+    assert refused.value.seats == (SeatProblem(1, "not ready"), SeatProblem(3, "not ready"))
 
 
 @pytest.mark.parametrize(
@@ -378,7 +378,7 @@ def test_a_host_alone_cannot_start_and_the_empty_usable_seats_are_named(
     room = room.set_ready(host, host_ready).room
     with pytest.raises(NotReady) as refused:
         room.start(host)
-    assert refused.value.details == tuple(SeatProblem(i, p) for i, p in details)
+    assert refused.value.seats == tuple(SeatProblem(i, p) for i, p in details)
 
 
 def test_with_two_seated_the_empty_seats_do_not_block() -> None:
@@ -386,7 +386,7 @@ def test_with_two_seated_the_empty_seats_do_not_block() -> None:
     room = room.set_ready(players[0], True).room
     with pytest.raises(NotReady) as refused:
         room.start(players[0])
-    assert refused.value.details == (SeatProblem(1, "not ready"),)
+    assert refused.value.seats == (SeatProblem(1, "not ready"),)
 
 
 def test_only_the_host_starts_and_only_once() -> None:
@@ -481,16 +481,16 @@ def test_a_kick_checks_the_seat_index_before_whether_the_seat_is_empty() -> None
         NotHost("x"),
         RoomInGame("x"),
         RoomFull("x"),
-        NotReady([SeatProblem(0, "empty")]),
+        NotReady.blocking([SeatProblem(0, "empty")]),
     ],
 )
-def test_every_refusal_by_the_room_is_a_rooms_error(error: RefusedByRoom) -> None:
+def test_every_refusal_by_the_room_is_a_rooms_error(error: Refusal) -> None:
     assert isinstance(error, RoomsError)
 
 
 def test_not_ready_lists_its_seats_by_index() -> None:
-    error = NotReady([SeatProblem(2, "empty"), SeatProblem(0, "not ready")])
-    assert [d.seat_index for d in error.details] == [0, 2]
+    error = NotReady.blocking([SeatProblem(2, "empty"), SeatProblem(0, "not ready")])
+    assert [d.seat_index for d in error.seats] == [0, 2]
     assert str(error) == "seat 0: not ready; seat 2: empty"
 
 

@@ -26,7 +26,7 @@ from rooms_domain import (
     ValidationFailed,
     Visibility,
 )
-from rooms_domain.errors import RefusedByRoom, RoomNotFound
+from rooms_domain.errors import Refusal, RoomNotFound
 from rooms_domain.events import HostChanged, PlayerLeft, RoomClosed
 from rooms_domain.lobby_rules import Change
 
@@ -65,7 +65,7 @@ def _apply(room: Room, verb: str, who: UserId, seat_index: int) -> Change:
 def _attempt(room: Room, verb: str, who: UserId, seat_index: int) -> Change | RoomsError:
     try:
         return _apply(room, verb, who, seat_index)
-    except (RefusedByRoom, ValidationFailed) as refused:
+    except (Refusal, ValidationFailed) as refused:
         return refused
 
 

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rooms_domain import (
+    CreateRoomOk,
     Problem,
     Readiness,
     Room,
     RoomCode,
-    RoomCreated,
     RoomId,
     RoomsError,
     RoomSettings,
@@ -37,13 +37,7 @@ VALID: dict[str, object] = {
 
 
 def check(**changes: object) -> RoomSettings:
-    fields = {**VALID, **changes}
-    return RoomSettings.checked(
-        visibility=fields["visibility"],
-        max_players=fields["max_players"],
-        ruleset_id=fields["ruleset_id"],
-        ruleset_config=fields["ruleset_config"],
-    )
+    return RoomSettings.checked({**VALID, **changes}, request="create_room")
 
 
 def problems_of(**changes: object) -> list[Problem]:
@@ -286,12 +280,12 @@ def test_a_new_room_under_another_code_keeps_everything_else() -> None:
     assert (moved.status, moved.version) == (RoomStatus.OPEN, 0)
 
 
-# --- RoomCreated -----------------------------------------------------------------------------
+# --- CreateRoomOk -----------------------------------------------------------------------------
 
 
 def test_room_created_payload_is_the_create_room_ok_payload() -> None:
     room_id = RoomId(uuid.uuid4())
-    assert RoomCreated(room_id, RoomCode("AB12CD")).to_payload() == {
+    assert CreateRoomOk(room_id, RoomCode("AB12CD")).to_payload() == {
         "room_id": str(room_id),
         "code": "AB12CD",
         "seat_index": 0,
@@ -301,10 +295,10 @@ def test_room_created_payload_is_the_create_room_ok_payload() -> None:
 
 @given(room_id=st.uuids(), code=st.text(alphabet=CODE_ALPHABET, min_size=6, max_size=6))
 def test_room_created_round_trips_through_its_stored_json(room_id: uuid.UUID, code: str) -> None:
-    created = RoomCreated(RoomId(room_id), RoomCode(code))
+    created = CreateRoomOk(RoomId(room_id), RoomCode(code))
 
     stored = json.loads(json.dumps(created.to_payload()))
-    back = RoomCreated.from_payload(stored)
+    back = CreateRoomOk.from_payload(stored)
 
     assert back == created
     assert back.to_payload() == created.to_payload()

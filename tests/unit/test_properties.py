@@ -74,7 +74,6 @@ class YieldingUnitOfWork:
         self._yields = yields
         self.idempotency = _Yielding(inner.idempotency, self._pause)
         self.rooms = _Yielding(inner.rooms, self._pause)
-        self.users = _Yielding(inner.users, self._pause)
 
     async def _pause(self) -> None:
         for _ in range(self._yields):
@@ -182,7 +181,7 @@ async def test_one_room_per_key_and_every_replay_equals_the_first_answer(
         room = h.db.rooms[first_result.room_id]
         assert room.owner_user_id == user
         assert room.code == first_result.code
-        assert h.db.idempotency[(user, request_id)].result == first_result
+        assert h.stored_reply(user, request_id) == first_result
 
         for answer in key_answers:
             if SAME_REQUEST[answer.step[2]] == winner:

@@ -2,32 +2,36 @@
 
 A claim inserts the key as ``in_progress`` and so holds its row lock until the
 Unit of Work ends. A concurrent claim of the same key waits on that lock (up to
-``lock_timeout``), then sees the committed outcome: replay when the holder
-completed, a fresh claim when it rolled back, ``RequestInProgress`` when the
+``lock_timeout``), then sees the committed outcome: a replay when the holder
+finished it, a fresh claim when it rolled back, ``RequestInProgress`` when the
 wait ran out. A rolled-back claim leaves no row, so a failed request can run
-again. The schema has no column for the payload's fingerprint, so it is kept
-inside ``response_payload`` (``{"fingerprint": ..., "result": ...}``); only
-``result`` is ever given back.
+again.
+
+The schema has no column for the payload's fingerprint, so it is kept inside
+``response_payload``: the claim writes ``{"fingerprint": ...}`` and finishing
+the key adds the reply, ``"result"`` for a success (status ``completed``) or
+``"refusal"`` for a refusal (status ``failed``). Only the reply is ever given
+back. The statement that finishes a key lives here; the room repository
+embeds it in its own (see ``rooms.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asyncpg import exceptions as pg
 
 from rooms_adapters.postgres.errors import translated
 from rooms_domain.errors import IdempotencyKeyReused, RequestInProgress, UnknownUser
-from rooms_domain.model import RequestId, RoomCreated, UserId
-from rooms_domain.ports import Claim, Completed, Fresh
+from rooms_domain.ports import Claim, Completion, Fresh, Replay
+from rooms_domain.replies import ReplyKind, RequestKey, StoredReply
 
 if TYPE_CHECKING:
     from rooms_adapters.postgres.pool import Connection
 
-# The claim also reads the claimant's display name, which the create needs
-# next: one round trip instead of two (see ``ClaimState``). The name is read
-# in the statement's snapshot, the same transaction the create runs in.
+# The claim also reads the claimant's display name, which every request needs
+# next (the live view, the events): one round trip instead of two. The name
+# is read in the statement's snapshot, the transaction the request runs in.
 _CLAIM = """
 WITH claim AS (
     INSERT INTO ws_idempotency (user_id, request_id, status, response_payload)
@@ -42,59 +46,67 @@ _READ = """
 SELECT status::text, response_payload FROM ws_idempotency
 WHERE user_id = $1 AND request_id = $2
 """
-# 'failed' is in the story's enum but never written by this service: treat
-# such a row as a request that may run again.
+# A 'failed' row without a refusal of ours (written by some other tool): a
+# request that may run again.
 _RECLAIM_FAILED = """
 UPDATE ws_idempotency SET status = 'in_progress', response_payload = $3
 WHERE user_id = $1 AND request_id = $2 AND status = 'failed'
-RETURNING true
-"""
-_COMPLETE = """
-UPDATE ws_idempotency SET status = 'completed', response_payload = $3
-WHERE user_id = $1 AND request_id = $2 AND status = 'in_progress'
-RETURNING true
-"""
-# A key this Unit of Work claimed and already completed along with its room
-# (see ``ClaimState``), completed again with another answer.
-_RECOMPLETE = """
-UPDATE ws_idempotency SET status = 'completed', response_payload = $3
-WHERE user_id = $1 AND request_id = $2 AND status IN ('in_progress', 'completed')
-RETURNING true
+RETURNING (SELECT display_name FROM users WHERE user_id = $1)
 """
 
 
-@dataclass(slots=True)
-class ClaimState:
-    """What this Unit of Work's claim left for its sibling stores, to save round trips.
+def complete_sql(first: int, *, only_if: str = "") -> str:
+    """The UPDATE that finishes a held key, as the body of a CTE.
 
-    - ``display_name``: the claim statement reads the claimant's name too, so
-      ``UserDirectory.display_name`` of that user needs no statement.
-    - ``pending``: the key held (``in_progress``) and not yet completed. The
-      room repository completes it in the statement that inserts the room
-      (status ``completed``, response = that room), and records it in
-      ``completed``; ``complete()`` with that same answer then has nothing
-      left to write. The row still goes ``in_progress`` (claim), then
-      ``completed``, inside the one transaction, and only the commit makes
-      either visible.
+    The key goes from in_progress to completed (a success) or failed (a
+    refusal), its reply added next to the claim's fingerprint. A CTE, so that
+    the room repository can finish a key in the statement that writes the
+    room. Its four parameters, numbered from ``first``: user, request id,
+    status, ``{"result" | "refusal": reply}`` (see :func:`completion_args`).
     """
+    user, request, status, reply = (f"${n}" for n in range(first, first + 4))
+    return f"""
+    UPDATE ws_idempotency
+    SET status = {status}::text::idempotency_status,
+        response_payload = response_payload || {reply}::jsonb
+    WHERE user_id = {user} AND request_id = {request} AND status = 'in_progress' {only_if}
+    RETURNING true
+"""
 
-    named_user: UserId | None = None
-    display_name: str | None = None
-    pending: tuple[UserId, RequestId, str] | None = None
-    completed: tuple[UserId, RequestId, str, RoomCreated] | None = None
+
+_COMPLETE = f"WITH done AS ({complete_sql(1)}) SELECT EXISTS (SELECT FROM done)"
+
+_STORED_AS: dict[ReplyKind, tuple[str, str]] = {
+    ReplyKind.SUCCESS: ("completed", "result"),
+    ReplyKind.REFUSAL: ("failed", "refusal"),
+}
 
 
-def response_payload(fingerprint: str, result: RoomCreated) -> dict[str, object]:
-    """The stored ``response_payload`` of a completed key."""
-    return {"fingerprint": fingerprint, "result": result.to_payload()}
+def completion_args(completion: Completion) -> tuple[Any, ...]:
+    """The parameters of :func:`complete_sql` for ``completion``, in order."""
+    status, field = _STORED_AS[completion.reply.kind]
+    key = completion.key
+    return key.user_id, key.request_id, status, {field: completion.reply.payload}
+
+
+def _stored_reply(payload: object, fingerprint: str) -> StoredReply | None:
+    """The reply a finished row holds for this fingerprint, if it holds one of ours."""
+    if not isinstance(payload, dict):
+        return None
+    for kind, (_, field) in _STORED_AS.items():
+        if field in payload:
+            if payload.get("fingerprint") != fingerprint:
+                raise IdempotencyKeyReused("this request id was used for another payload")
+            return StoredReply(kind, payload[field])
+    return None
 
 
 class PostgresIdempotencyStore:
-    def __init__(self, conn: Connection, state: ClaimState | None = None) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._state = state if state is not None else ClaimState()
 
-    async def claim(self, user_id: UserId, request_id: RequestId, fingerprint: str) -> Claim:
+    async def claim(self, key: RequestKey, fingerprint: str) -> Claim:
+        user_id, request_id = key
         with translated(self._conn):
             try:
                 row = await self._conn.fetchrow(
@@ -105,47 +117,38 @@ class PostgresIdempotencyStore:
             except pg.ForeignKeyViolationError as exc:
                 raise UnknownUser(f"no user {user_id}") from exc
             if row is not None and row[0]:
-                state = self._state
-                state.named_user, state.display_name = user_id, row[1]
-                state.pending = (user_id, request_id, fingerprint)
-                return Fresh()
-            return await self._settled(user_id, request_id, fingerprint)
+                return _fresh(key, row[1])
+            return await self._settled(key, fingerprint)
 
-    async def _settled(self, user_id: UserId, request_id: RequestId, fingerprint: str) -> Claim:
+    async def _settled(self, key: RequestKey, fingerprint: str) -> Claim:
         """The outcome of a key some other Unit of Work claimed and has since finished."""
+        user_id, request_id = key
         row = await self._conn.fetchrow(_READ, user_id, request_id)
         if row is None or row["status"] == "in_progress":
             # Gone between two statements, or committed unfinished by some other
             # writer: either way, nothing to replay yet.
             raise RequestInProgress(f"request {request_id} is still being processed")
-        payload = row["response_payload"]
+        reply = _stored_reply(row["response_payload"], fingerprint)
+        if reply is not None:
+            return Replay(reply)
         if row["status"] == "failed":
-            if await self._conn.fetchval(
+            reclaimed = await self._conn.fetchrow(
                 _RECLAIM_FAILED, user_id, request_id, {"fingerprint": fingerprint}
-            ):
-                self._state.pending = (user_id, request_id, fingerprint)
-                return Fresh()
-            raise RequestInProgress(f"request {request_id} is still being processed")
-        if not isinstance(payload, dict) or payload.get("fingerprint") != fingerprint:
-            raise IdempotencyKeyReused(f"request {request_id} was used for another payload")
-        return Completed(RoomCreated.from_payload(payload["result"]))
-
-    async def complete(
-        self, user_id: UserId, request_id: RequestId, fingerprint: str, result: RoomCreated
-    ) -> None:
-        state = self._state
-        folded = state.completed
-        if folded is not None and folded[:3] == (user_id, request_id, fingerprint):
-            state.completed = None
-            if folded[3] == result:
-                return  # written with the room, in this transaction
-            statement = _RECOMPLETE
-        else:
-            statement = _COMPLETE
-        with translated(self._conn):
-            done = await self._conn.fetchval(
-                statement, user_id, request_id, response_payload(fingerprint, result)
             )
+            if reclaimed is not None:
+                return _fresh(key, reclaimed[0])
+            raise RequestInProgress(f"request {request_id} is still being processed")
+        # Completed without a reply of ours: not something this payload may reuse.
+        raise IdempotencyKeyReused(f"request {request_id} was used for another payload")
+
+    async def complete(self, completion: Completion) -> None:
+        with translated(self._conn):
+            done = await self._conn.fetchval(_COMPLETE, *completion_args(completion))
         if not done:
-            raise RuntimeError("complete() of a key this Unit of Work did not claim")
-        state.pending = None
+            raise RuntimeError("completion of a key this Unit of Work does not hold")
+
+
+def _fresh(key: RequestKey, display_name: str | None) -> Fresh:
+    if display_name is None:  # deleted since the handshake, in the same snapshot
+        raise UnknownUser(f"no user {key.user_id}")
+    return Fresh(display_name)

@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 from asyncpg import exceptions as pg
 
 from rooms_adapters.postgres.errors import translated
-from rooms_adapters.postgres.idempotency import ClaimState, response_payload
+from rooms_adapters.postgres.idempotency import complete_sql, completion_args
 from rooms_domain.errors import UnknownUser
 from rooms_domain.model import (
     Readiness,
     Room,
     RoomCode,
-    RoomCreated,
     RoomId,
     RoomSettings,
     RoomStatus,
@@ -22,6 +21,7 @@ from rooms_domain.model import (
     SeatStatus,
     Visibility,
 )
+from rooms_domain.ports import Completion
 
 if TYPE_CHECKING:
     import asyncpg
@@ -57,18 +57,12 @@ _ADD_IF_CODE_FREE = (
 SELECT EXISTS (SELECT FROM room)
 """
 )
-# The same, and the Unit of Work's pending idempotency key completed with this
-# room as its answer, when the room went in (see ``ClaimState``): the
-# ``in_progress`` row the claim inserted becomes ``completed`` in the same
-# round trip, still inside the transaction.
+# The same, and the request's held key finished with its reply if the room
+# went in: the ``in_progress`` row its claim inserted becomes ``completed`` in
+# this round trip, still inside the transaction (see ``idempotency.py``).
 _ADD_IF_CODE_FREE_AND_COMPLETE = (
     _ROOM_AND_SEATS
-    + """, done AS (
-    UPDATE ws_idempotency SET status = 'completed', response_payload = $12
-    WHERE user_id = $2 AND request_id = $11 AND status = 'in_progress'
-      AND EXISTS (SELECT FROM room)
-    RETURNING true
-)
+    + f""", done AS ({complete_sql(11, only_if="AND EXISTS (SELECT FROM room)")})
 SELECT EXISTS (SELECT FROM room), EXISTS (SELECT FROM done)
 """
 )
@@ -84,14 +78,11 @@ _CODE_TAKEN = "SELECT EXISTS (SELECT FROM rooms WHERE code = $1)"
 
 
 class PostgresRoomRepository:
-    def __init__(self, conn: Connection, claim: ClaimState | None = None) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._claim = claim
 
-    async def add_if_code_free(self, room: Room) -> bool:
+    async def add_if_code_free(self, room: Room, completes: Completion | None = None) -> bool:
         settings = room.settings
-        claim = self._claim
-        pending = None if claim is None else claim.pending
         args = (
             room.room_id,
             room.owner_user_id,
@@ -106,24 +97,17 @@ class PostgresRoomRepository:
         )
         with translated(self._conn):
             try:
-                if claim is None or pending is None or pending[0] != room.owner_user_id:
-                    inserted = await self._conn.fetchval(_ADD_IF_CODE_FREE, *args)
-                    return bool(inserted)
-                _, request_id, fingerprint = pending
-                result = RoomCreated(room.room_id, room.code)
+                if completes is None:
+                    return bool(await self._conn.fetchval(_ADD_IF_CODE_FREE, *args))
                 row = await self._conn.fetchrow(
-                    _ADD_IF_CODE_FREE_AND_COMPLETE,
-                    *args,
-                    request_id,
-                    response_payload(fingerprint, result),
+                    _ADD_IF_CODE_FREE_AND_COMPLETE, *args, *completion_args(completes)
                 )
             except pg.ForeignKeyViolationError as exc:
                 raise UnknownUser(f"a user of room {room.room_id} does not exist") from exc
         if row is None or not row[0]:
             return False
-        if row[1]:
-            claim.pending = None
-            claim.completed = (room.owner_user_id, request_id, fingerprint, result)
+        if not row[1]:
+            raise RuntimeError("completion of a key this Unit of Work does not hold")
         return True
 
     async def get(self, room_id: RoomId) -> Room | None:

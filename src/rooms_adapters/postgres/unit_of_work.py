@@ -8,10 +8,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from rooms_adapters.postgres.errors import is_lost, translated
-from rooms_adapters.postgres.idempotency import ClaimState, PostgresIdempotencyStore
+from rooms_adapters.postgres.idempotency import PostgresIdempotencyStore
 from rooms_adapters.postgres.pool import PoolSettings
 from rooms_adapters.postgres.rooms import PostgresRoomRepository
-from rooms_adapters.postgres.users import PostgresUserDirectory
 
 if TYPE_CHECKING:
     from rooms_adapters.postgres.pool import Pool, PooledConnection
@@ -28,7 +27,6 @@ class PostgresUnitOfWork:
 
     idempotency: PostgresIdempotencyStore
     rooms: PostgresRoomRepository
-    users: PostgresUserDirectory
 
     def __init__(self, pool: Pool, settings: PoolSettings) -> None:
         self._pool = pool
@@ -56,12 +54,8 @@ class PostgresUnitOfWork:
             await self._release(conn)
             raise
         self._conn = conn
-        # Shared by the three stores: the claim's statement also reads the
-        # display name and the room's statement also completes the claim.
-        claim = ClaimState()
-        self.idempotency = PostgresIdempotencyStore(conn, claim)
-        self.rooms = PostgresRoomRepository(conn, claim)
-        self.users = PostgresUserDirectory(conn, claim)
+        self.idempotency = PostgresIdempotencyStore(conn)
+        self.rooms = PostgresRoomRepository(conn)
         return self
 
     async def __aexit__(

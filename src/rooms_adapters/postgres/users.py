@@ -1,7 +1,8 @@
-"""UserDirectory over the platform's ``users`` table, and two helpers for tools.
+"""Two helpers over the platform's ``users`` table, for tools and the handshake.
 
-``add_user`` and ``user_exists`` work on the pool directly: the CLI and the
-WebSocket handshake need them outside any Unit of Work.
+They work on the pool directly: the CLI and the WebSocket handshake need them
+outside any Unit of Work. Inside one, the claim of a request reads the
+claimant's display name (``idempotency.py``).
 """
 
 from __future__ import annotations
@@ -10,32 +11,15 @@ import uuid
 from typing import TYPE_CHECKING
 
 from rooms_adapters.postgres.errors import translated
-from rooms_adapters.postgres.idempotency import ClaimState
 from rooms_adapters.postgres.pool import PoolSettings
 from rooms_domain.model import UserId
 
 if TYPE_CHECKING:
-    from rooms_adapters.postgres.pool import Connection, Pool
+    from rooms_adapters.postgres.pool import Pool
 
-_DISPLAY_NAME = "SELECT display_name FROM users WHERE user_id = $1"
 _ADD = "INSERT INTO users (user_id, display_name) VALUES ($1, $2)"
 _EXISTS = "SELECT EXISTS (SELECT FROM users WHERE user_id = $1)"
 _ACQUIRE_TIMEOUT_S = PoolSettings().acquire_timeout_s
-
-
-class PostgresUserDirectory:
-    def __init__(self, conn: Connection, claim: ClaimState | None = None) -> None:
-        self._conn = conn
-        self._claim = claim
-
-    async def display_name(self, user_id: UserId) -> str | None:
-        claim = self._claim
-        if claim is not None and claim.named_user == user_id:
-            # Read by this Unit of Work's claim statement, in this transaction.
-            return claim.display_name
-        with translated(self._conn):
-            name: str | None = await self._conn.fetchval(_DISPLAY_NAME, user_id)
-        return name
 
 
 async def add_user(

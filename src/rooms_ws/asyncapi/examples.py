@@ -18,7 +18,7 @@ from rooms_domain.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
-from rooms_domain.model import RoomCode, RoomCreated, RoomId
+from rooms_domain.model import CreateRoomOk, RoomCode, RoomId
 from rooms_ws.asyncapi.prose import (
     EXAMPLE_CODE,
     EXAMPLE_REQUEST_ID,
@@ -45,7 +45,7 @@ def request(**payload: Any) -> dict[str, Any]:
 
 
 def create_room_ok() -> dict[str, Any]:
-    created = RoomCreated(RoomId(uuid.UUID(EXAMPLE_ROOM_ID)), RoomCode(EXAMPLE_CODE))
+    created = CreateRoomOk(RoomId(uuid.UUID(EXAMPLE_ROOM_ID)), RoomCode(EXAMPLE_CODE))
     return _loads(reply(CREATE_ROOM_OK, EXAMPLE_REQUEST_ID, created.to_payload()).text)
 
 

@@ -10,7 +10,6 @@ check that it refuses what the server refuses.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import uuid
 import warnings
 from typing import Annotated, Any
@@ -18,16 +17,17 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import PydanticJsonSchemaWarning, models_json_schema
 
-from rooms_domain.commands import CreateRoomCommand
 from rooms_domain.model import (
     CODE_ALPHABET,
     CODE_LENGTH,
     MAX_PLAYERS,
     MIN_PLAYERS,
     SEAT_COUNT,
+    SETTINGS_FIELDS,
     SUPPORTED_RULESETS,
     Visibility,
 )
+from rooms_domain.payloads import REQUIRED
 from rooms_ws.asyncapi import prose
 from rooms_ws.errors import RETRYABLE, ErrorCode
 from rooms_ws.messages import (
@@ -46,7 +46,7 @@ SCHEMAS = "#/components/schemas/"
 class CreateRoomOkPayload(BaseModel):
     """The new room, and the caller's seat in it (docs/protocol.md §10)."""
 
-    # The server builds this payload with ``RoomCreated.to_payload``; the unit
+    # The server builds this payload with ``CreateRoomOk.to_payload``; the unit
     # test checks that every payload it makes validates here.
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -107,13 +107,10 @@ def schemas() -> dict[str, Any]:
 
 def create_room_payload() -> dict[str, Any]:
     """The create_room payload: the domain's rules and defaults, as JSON Schema."""
-    defaults = {f.name: f for f in dataclasses.fields(CreateRoomCommand)}
+    fields = SETTINGS_FIELDS
 
     def default(name: str) -> Any:
-        field = defaults[name]
-        if field.default_factory is not dataclasses.MISSING:
-            return field.default_factory()
-        return field.default
+        return copy.deepcopy(fields[name].default)
 
     properties: dict[str, Any] = {
         "visibility": {"const": Visibility.PRIVATE.value, "default": default("visibility")},
@@ -133,13 +130,9 @@ def create_room_payload() -> dict[str, Any]:
         "title": "CreateRoomPayload",
         "description": "Any other field is validation_failed.",
         "properties": properties,
-        "required": [name for name, f in defaults.items() if name in properties and _required(f)],
+        "required": [name for name, f in fields.items() if f.default is REQUIRED],
         "additionalProperties": False,
     }
-
-
-def _required(field: dataclasses.Field[Any]) -> bool:
-    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
 
 
 def _model_schemas() -> dict[str, Any]:
