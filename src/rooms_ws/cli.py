@@ -21,9 +21,8 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 from rooms_domain.errors import StoreUnavailable
 from rooms_domain.model import UserId
@@ -114,38 +113,16 @@ def _uuid(text: str) -> uuid.UUID:
 # --- the database, external or embedded -------------------------------------------
 
 
-class _EmbeddedServer(Protocol):
-    def start(self) -> str: ...
-
-    def stop(self) -> None: ...
-
-
-@contextlib.contextmanager
-def _service(url: str | None, embedded: Callable[[], _EmbeddedServer]) -> Iterator[str]:
-    """``url`` when configured, else an embedded server's (reused if running)."""
-    if url is not None:
-        yield url
-        return
-    server = embedded()
-    started = server.start()
-    try:
-        yield started
-    finally:
-        server.stop()  # stops only a server this command started
-
-
 def _database(settings: Settings) -> contextlib.AbstractContextManager[str]:
-    from rooms_adapters.embedded.postgres import EmbeddedPostgres
-    from rooms_ws.container import postgres_dir
+    from rooms_ws.container import database_service
 
-    return _service(settings.database_url, lambda: EmbeddedPostgres(postgres_dir(settings)))
+    return database_service(settings)
 
 
 def _redis(settings: Settings) -> contextlib.AbstractContextManager[str]:
-    from rooms_adapters.embedded.redis import EmbeddedRedis
-    from rooms_ws.container import redis_dir
+    from rooms_ws.container import redis_service
 
-    return _service(settings.redis_url, lambda: EmbeddedRedis(redis_dir(settings)))
+    return redis_service(settings)
 
 
 async def _with_connection(dsn: str, action: str) -> list[str]:

@@ -1,1 +1,54 @@
-"""Database servers started from Python wheels, for machines that have none installed."""
+"""Database servers started from Python wheels, for machines that have none installed.
+
+:func:`configured_or_embedded` is the one way in, for the server's container,
+the ``rooms`` CLI and the test, benchmark and soak harness alike: the URL that
+was configured, or else an embedded server's, started for the duration (or
+found running under the same data directory and left to whoever started it).
+The servers run in sessions of their own, so a Ctrl-C meant for the process
+that started them does not reach them: they are stopped by that process, last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from typing import Protocol, TypeVar
+
+__all__ = ["EmbeddedServer", "configured_or_embedded", "in_thread"]
+
+T = TypeVar("T")
+
+
+class EmbeddedServer(Protocol):
+    def start(self) -> str:
+        """Start the server, or reuse the one running in its data directory; its URL."""
+
+    def stop(self) -> None:
+        """Stop the server if this instance started it."""
+
+
+@contextmanager
+def configured_or_embedded(
+    url: str | None, embedded: Callable[[], EmbeddedServer]
+) -> Iterator[str]:
+    """``url`` when configured, else the URL of the server ``embedded()`` starts (or reuses)."""
+    if url is not None:
+        yield url
+        return
+    server = embedded()
+    started = server.start()
+    try:
+        yield started
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def in_thread(manager: AbstractContextManager[T]) -> AsyncIterator[T]:
+    """A blocking context manager (a server's start and stop) entered off the event loop."""
+    value = await asyncio.to_thread(manager.__enter__)
+    try:
+        yield value
+    finally:
+        await asyncio.to_thread(manager.__exit__, None, None, None)
