@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
+import socket
 import sys
 import uuid
 from collections.abc import Sequence
@@ -199,6 +201,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     with contextlib.ExitStack() as services:
+        # The port first: a busy one is reported in one line, before the
+        # embedded servers take their time, and nothing else can answer on it
+        # while the banner waits for the server to listen.
+        sock = _bind(host, port, by_option=args.port is not None)
+        if sock is None:
+            return 1
+        services.callback(sock.close)
         dsn = services.enter_context(_database(settings))
         action = "init" if settings.embedded_database else "check"
         differences = asyncio.run(_with_connection(dsn, action))
@@ -221,10 +230,39 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             announce_when_listening(
                 url_host, port, lambda: print(_banner(url_host, port), flush=True)
             )
+        # Closed after the server (ExitStack order): Redis and PostgreSQL run in
+        # sessions of their own, so a Ctrl-C reaches only this process group.
         if args.workers == 1:
-            serve_forever(config)
+            serve_forever(config, [sock])
             return 0
-        return run_workers(config, args.workers, grace_s=settings.shutdown_grace_s)
+        return run_workers(config, args.workers, grace_s=settings.shutdown_grace_s, sock=sock)
+
+
+def _bind(host: str, port: int, *, by_option: bool) -> socket.socket | None:
+    """The server's socket, bound (uvicorn listens on it once the app has started)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno != errno.EADDRINUSE:
+            print(f"rooms: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        elif by_option:
+            print(
+                f"rooms: port {port} is already in use; pass another one, e.g. --port {port + 1}",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"rooms: port {port} is already in use; set ROOMS_PORT to a free one,"
+                f" e.g. ROOMS_PORT={port + 1} make run",
+                file=sys.stderr,
+            )
+        return None
+    sock.set_inheritable(True)  # the workers share it
+    return sock
 
 
 def _banner(host: str, port: int) -> str:

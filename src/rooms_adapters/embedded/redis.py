@@ -146,8 +146,15 @@ class EmbeddedRedis:
         # Early errors (bad option, port taken) go to stderr before the log file
         # is opened: send both to the same file, shown if the start fails.
         with log.open("ab") as log_handle:
+            # A session of its own: the Ctrl-C meant for ``rooms serve`` must not
+            # reach Redis first (the server would log it as a Redis outage while
+            # draining); whoever started it stops it, after the server.
             proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=log_handle
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log_handle,
+                stderr=log_handle,
+                start_new_session=True,
             )
         deadline = time.monotonic() + _START_WAIT_S
         while not _answers_ping(port):

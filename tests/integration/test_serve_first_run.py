@@ -1,0 +1,91 @@
+"""The first hour: ``rooms serve`` as ``make run`` invokes it (no settings, embedded services).
+
+A busy port is one line naming the setting to change (the README's Quick
+start shows the same line); Ctrl-C (SIGINT to the whole process group, as a
+terminal sends it) stops the server first and the embedded services after,
+without a false alarm about Redis in between.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.ports import free_port
+from harness.server import ROOMS, clean_env
+
+pytestmark = pytest.mark.integration
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_a_busy_port_is_one_line_naming_the_setting_and_no_banner(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = clean_env(ROOMS_DATA_DIR=str(tmp_path / "data"), ROOMS_PORT=str(port))
+        done = subprocess.run(
+            [ROOMS, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"rooms: port {port} is already in use; set ROOMS_PORT to a free one,"
+        f" e.g. ROOMS_PORT={port + 1} make run"
+    ]
+    # Refused before the embedded servers took their time: neither was set up.
+    assert not (tmp_path / "data" / "postgres").exists()
+    assert not (tmp_path / "data" / "redis").exists()
+
+
+def test_the_quick_start_shows_how_to_change_the_port() -> None:
+    quick_start = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "ROOMS_PORT=8001 make run" in quick_start
+
+
+def test_ctrl_c_stops_the_server_before_the_embedded_services(tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = clean_env(ROOMS_DATA_DIR=str(tmp_path / "data"), ROOMS_PORT=str(port))
+    with log_path.open("wb") as log:
+        # A process group of its own, as a shell gives ``make run``: the
+        # SIGINT below goes to that group, never to the test runner.
+        process = subprocess.Popen(
+            [ROOMS, "serve"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(log_path, "rooms is serving", process)
+        os.killpg(process.pid, signal.SIGINT)
+        status = process.wait(120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    log = log_path.read_text(errors="replace")
+    assert status == 0, log
+    assert "Redis unavailable" not in log
+    assert "Traceback" not in log
+    # Both embedded servers were stopped by the server, after it had finished.
+    assert not (tmp_path / "data" / "redis" / "redis.pid").exists()
+    assert not (tmp_path / "data" / "postgres" / "pgdata" / "postmaster.pid").exists()
+
+
+def _wait_for(log_path: Path, text: str, process: subprocess.Popen[bytes]) -> None:
+    import time
+
+    deadline = time.monotonic() + 180  # the first start runs initdb
+    while text not in log_path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"no {text!r} in the log:\n{log_path.read_text()}")
+        time.sleep(0.1)
