@@ -2,9 +2,15 @@
 
 Resources (embedded services, the pool, the Redis client, the event bus) are
 async generators: dependency-injector opens one when something that needs it
-is first resolved and closes it in ``shutdown_resources``. Resolving only
-what ``/ws`` needs means a test that overrides ``uow_factory`` with the
-in-memory one never opens a pool.
+is first resolved and closes it in ``shutdown_resources``, dependents first.
+Resolving only what ``/ws`` needs means a test that overrides ``uow_factory``
+with the in-memory one never opens a pool. Providers are typed: ``await
+container.gateway.async_()`` is a ``Gateway`` to mypy.
+
+What needs no lifecycle and no injection stays a plain function:
+:func:`database_service` and :func:`redis_service` (the configured URL or an
+embedded server) serve the ``database_url``/``redis_url`` resources and the
+``rooms`` CLI alike.
 
     settings -> database_url -> pool -> uow_factory, user_exists -+
              -> redis_url -> redis -> live_state -------------------+-> create_room -> gateway
@@ -19,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 
@@ -43,6 +49,11 @@ from rooms_ws.registry import ConnectionRegistry
 from rooms_ws.secret import jwt_secret
 from rooms_ws.session import SessionLimits, SessionServices
 from rooms_ws.settings import Settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from rooms_adapters.postgres.pool import Pool
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +102,7 @@ def pool_settings(settings: Settings) -> PoolSettings:
     )
 
 
-async def _pool(dsn: str, settings: PoolSettings) -> AsyncIterator[Any]:
+async def _pool(dsn: str, settings: PoolSettings) -> AsyncIterator[Pool]:
     pool = await create_pool(dsn, settings)
     try:
         yield pool
@@ -106,7 +117,7 @@ async def _pool(dsn: str, settings: PoolSettings) -> AsyncIterator[Any]:
             pool.terminate()
 
 
-async def _redis(url: str, settings: Settings) -> AsyncIterator[Any]:
+async def _redis(url: str, settings: Settings) -> AsyncIterator[aioredis.Redis]:
     client = redis_client(
         url,
         socket_timeout_s=settings.redis_timeout_s,
