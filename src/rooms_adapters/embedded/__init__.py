@@ -11,11 +11,13 @@ that started them does not reach them: they are stopped by that process, last.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Protocol, TypeVar
 
-__all__ = ["EmbeddedServer", "configured_or_embedded", "in_thread"]
+__all__ = ["EmbeddedServer", "configured_or_embedded", "directory_lock", "in_thread"]
 
 T = TypeVar("T")
 
@@ -52,3 +54,14 @@ async def in_thread(manager: AbstractContextManager[T]) -> AsyncIterator[T]:
         yield value
     finally:
         await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+@contextmanager
+def directory_lock(lock_file: Path) -> Iterator[None]:
+    """Held by one process at a time: two starts for one data directory must not both spawn."""
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

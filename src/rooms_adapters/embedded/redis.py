@@ -14,15 +14,15 @@ another; only the instance that started a server ever stops it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+from rooms_adapters.embedded import directory_lock
 
 __all__ = ["EmbeddedRedis", "EmbeddedRedisError", "redis_server_binary"]
 
@@ -71,7 +71,7 @@ class EmbeddedRedis:
     def start(self) -> str:
         """Start (or reuse) the server; return its URL ``redis://127.0.0.1:PORT/0``."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self._dir_lock():
+        with directory_lock(self.data_dir / "redis.lock"):
             if self._proc is not None and self._proc.poll() is None:
                 return self.url
             reused = self._running_port()
@@ -124,7 +124,7 @@ class EmbeddedRedis:
         if self._proc is None and self._running_port() is not None:
             raise EmbeddedRedisError("restart() of a server this instance did not start")
         self.stop()
-        with self._dir_lock():
+        with directory_lock(self.data_dir / "redis.lock"):
             self._spawn()
         return self.url
 
@@ -193,16 +193,6 @@ class EmbeddedRedis:
         for name in ("redis.pid", "redis.port"):
             with contextlib.suppress(FileNotFoundError):
                 (self.data_dir / name).unlink()
-
-    @contextlib.contextmanager
-    def _dir_lock(self) -> Iterator[None]:
-        # Two processes starting at once for one data_dir must not both spawn.
-        with (self.data_dir / "redis.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _free_port() -> int:
