@@ -1,15 +1,9 @@
-"""A port for a server of our own."""
+"""A port for a server of our own: the embedded Redis's picker, shared."""
 
 from __future__ import annotations
 
-import socket
+from rooms_adapters.embedded import free_port
 
-HOST = "127.0.0.1"
+__all__ = ["HOST", "free_port"]
 
-
-def free_port() -> int:
-    """A port nobody listens on right now (the kernel's pick; free until someone binds it)."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
+HOST = "127.0.0.1"  # every server under test binds here only

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-__all__ = ["EmbeddedServer", "configured_or_embedded", "directory_lock", "in_thread"]
+__all__ = ["EmbeddedServer", "configured_or_embedded", "directory_lock", "free_port", "in_thread"]
 
 T = TypeVar("T")
 
@@ -65,3 +66,11 @@ def directory_lock(lock_file: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the kernel's pick; free until someone binds it)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port

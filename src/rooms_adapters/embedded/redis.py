@@ -22,7 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from rooms_adapters.embedded import directory_lock
+from rooms_adapters.embedded import directory_lock, free_port
 
 __all__ = ["EmbeddedRedis", "EmbeddedRedisError", "redis_server_binary"]
 
@@ -131,7 +131,7 @@ class EmbeddedRedis:
     # -- internals -------------------------------------------------------------
 
     def _spawn(self) -> None:
-        port = self.port if self.port is not None else _free_port()
+        port = self.port if self.port is not None else free_port()
         log = self.data_dir / "redis.log"
         args = [
             str(redis_server_binary()),
@@ -193,13 +193,6 @@ class EmbeddedRedis:
         for name in ("redis.pid", "redis.port"):
             with contextlib.suppress(FileNotFoundError):
                 (self.data_dir / name).unlink()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _alive(pid: int) -> bool:
