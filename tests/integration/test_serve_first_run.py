@@ -12,12 +12,14 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from harness.ports import free_port
 from harness.server import ROOMS, clean_env
+from tests.integration.server_process import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +32,7 @@ def test_a_busy_port_is_one_line_naming_the_setting_and_no_banner(tmp_path: Path
         taken.listen()
         port = taken.getsockname()[1]
         env = clean_env(ROOMS_DATA_DIR=str(tmp_path / "data"), ROOMS_PORT=str(port))
-        done = subprocess.run(
-            [ROOMS, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-        )
+        done = run_cli("serve", env=env, cwd=tmp_path, timeout_s=60)
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
@@ -82,8 +82,6 @@ def test_ctrl_c_stops_the_server_before_the_embedded_services(tmp_path: Path) ->
 
 
 def _wait_for(log_path: Path, text: str, process: subprocess.Popen[bytes]) -> None:
-    import time
-
     deadline = time.monotonic() + 180  # the first start runs initdb
     while text not in log_path.read_text(errors="replace"):
         if process.poll() is not None or time.monotonic() > deadline:
