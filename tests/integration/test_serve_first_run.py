@@ -8,6 +8,7 @@ without a false alarm about Redis in between.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ import pytest
 
 from harness.ports import free_port
 from harness.server import ROOMS, clean_env
+from harness.services import scratch_dir
 from tests.integration.server_process import run_cli
 
 pytestmark = pytest.mark.integration
@@ -50,16 +52,22 @@ def test_the_quick_start_shows_how_to_change_the_port() -> None:
 
 
 def test_ctrl_c_stops_the_server_before_the_embedded_services(tmp_path: Path) -> None:
+    # Outside pytest's tmp tree: pytest makes it 0700 again whenever a session
+    # starts, and the embedded PostgreSQL runs as another user when we are root.
+    with scratch_dir("rooms-first-run-") as data:
+        _ctrl_c_on_embedded_services(data, tmp_path / "serve.log")
+
+
+def _ctrl_c_on_embedded_services(data: Path, log_path: Path) -> None:
     port = free_port()
-    log_path = tmp_path / "serve.log"
-    env = clean_env(ROOMS_DATA_DIR=str(tmp_path / "data"), ROOMS_PORT=str(port))
+    env = clean_env(ROOMS_DATA_DIR=str(data), ROOMS_PORT=str(port))
     with log_path.open("wb") as log:
         # A process group of its own, as a shell gives ``make run``: the
         # SIGINT below goes to that group, never to the test runner.
         process = subprocess.Popen(
             [ROOMS, "serve"],
             env=env,
-            cwd=tmp_path,
+            cwd=log_path.parent,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -72,13 +80,14 @@ def test_ctrl_c_stops_the_server_before_the_embedded_services(tmp_path: Path) ->
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            _kill_left_over_services(data)
     log = log_path.read_text(errors="replace")
     assert status == 0, log
     assert "Redis unavailable" not in log
     assert "Traceback" not in log
     # Both embedded servers were stopped by the server, after it had finished.
-    assert not (tmp_path / "data" / "redis" / "redis.pid").exists()
-    assert not (tmp_path / "data" / "postgres" / "pgdata" / "postmaster.pid").exists()
+    assert not (data / "redis" / "redis.pid").exists()
+    assert not (data / "postgres" / "pgdata" / "postmaster.pid").exists()
 
 
 def _wait_for(log_path: Path, text: str, process: subprocess.Popen[bytes]) -> None:
@@ -87,3 +96,10 @@ def _wait_for(log_path: Path, text: str, process: subprocess.Popen[bytes]) -> No
         if process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"no {text!r} in the log:\n{log_path.read_text()}")
         time.sleep(0.1)
+
+
+def _kill_left_over_services(data: Path) -> None:
+    """After a failed run: the embedded servers (sessions of their own) by their PID files."""
+    for pid_file in (data / "redis" / "redis.pid", data / "postgres" / "pgdata" / "postmaster.pid"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
