@@ -38,13 +38,7 @@ def run_cli(
     *args: str, env: Mapping[str, str], cwd: Path, timeout_s: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [ROOMS, *args],
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
+        [ROOMS, *args], env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout_s
     )
 
 
