@@ -42,8 +42,8 @@ test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks soak
-	$(BIN)/ruff format --check src tests benchmarks soak
+	$(BIN)/ruff check src tests benchmarks soak harness
+	$(BIN)/ruff format --check src tests benchmarks soak harness
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -9,9 +9,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.database import rooms_cli
 from benchmarks.options import Options
-from benchmarks.process import HOST, ServerProcess, free_port
+from benchmarks.process import ServerProcess, clean_env, free_port, rooms_serve
 from benchmarks.services import Services
 
 # No client-side limit on the server's own knobs may shape the figures: the
@@ -52,34 +51,26 @@ class Bench:
     def rooms_server(self, label: str) -> ServerProcess:
         """A fresh ``rooms serve`` (each phase starts from an empty process)."""
         port = free_port()
-        argv = [*self.options.server_wrapper, str(rooms_cli())]
-        argv += ["serve", "--host", HOST, "--port", str(port)]
-        if self.options.workers != 1:
-            argv += ["--workers", str(self.options.workers)]
+        args = ["--workers", str(self.options.workers)] if self.options.workers != 1 else []
         return ServerProcess(
-            f"rooms serve ({label})",
-            argv,
+            rooms_serve(port, *args, wrapper=self.options.server_wrapper),
             port=port,
             env=self.server_env(),
             cwd=self.scratch,  # no stray .env file from the caller's directory
-            log=self.scratch / f"rooms-{label}.log",
+            log_path=self.scratch / f"rooms-{label}.log",
+            name=f"rooms serve ({label})",
         )
 
     def bare_server(self) -> ServerProcess:
         port = free_port()
         return ServerProcess(
-            "bare FastAPI/uvicorn endpoint",
             [sys.executable, "-m", "benchmarks.bare_app", "--port", str(port)],
             port=port,
             env={**os.environ, "PYTHONPATH": _with_repo_root(os.environ.get("PYTHONPATH"))},
             cwd=self.scratch,
-            log=self.scratch / "bare.log",
+            log_path=self.scratch / "bare.log",
+            name="bare FastAPI/uvicorn endpoint",
         )
-
-
-def clean_env() -> dict[str, str]:
-    """This process's environment without ROOMS_* settings (the run sets its own)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("ROOMS_")}
 
 
 def _with_repo_root(pythonpath: str | None) -> str:

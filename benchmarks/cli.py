@@ -12,9 +12,10 @@ from pathlib import Path
 
 from benchmarks import options as cli_options
 from benchmarks import phase_create, phase_fanout, phase_idle, report
-from benchmarks.bench import Bench, clean_env
+from benchmarks.bench import Bench
 from benchmarks.database import add_users, apply_schema
 from benchmarks.machine import describe
+from benchmarks.process import clean_env
 from benchmarks.procfs import raise_open_file_limit
 from benchmarks.services import services
 from benchmarks.tokens import sign_all

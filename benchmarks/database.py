@@ -1,62 +1,26 @@
-"""The benchmark's own database: created, filled with users, dropped.
+"""The benchmark's own database: filled with users, read back.
 
-Whatever server it runs on, the benchmark works in a database whose name is
-its own (``rooms_bench_<pid>_<random>``) and drops it at the end; it never
-writes to the database named in the DSN it was given.
+Whatever server it runs on, the benchmark works in a database of its own
+(``rooms_bench_<hex>``, see ``harness.database``) and drops it at the end; it
+never writes to the database named in the DSN it was given.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import subprocess
-import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-
-def with_database(dsn: str, name: str) -> str:
-    """``dsn`` (a postgresql:// URL) pointing at database ``name`` instead."""
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ValueError("the PostgreSQL DSN must be a postgresql:// URL")
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-async def _admin(dsn: str, statement: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def own_database(server_dsn: str) -> Iterator[str]:
-    """Create a uniquely named database on the server of ``server_dsn``; drop it after."""
-    name = f"rooms_bench_{os.getpid()}_{secrets.token_hex(4)}"
-    asyncio.run(_admin(server_dsn, f'CREATE DATABASE "{name}"'))
-    try:
-        yield with_database(server_dsn, name)
-    finally:
-        asyncio.run(_admin(server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def rooms_cli() -> Path:
-    """The ``rooms`` console script installed beside this interpreter."""
-    return Path(sys.executable).with_name("rooms")
+from harness.server import ROOMS
 
 
 def apply_schema(dsn: str, env: Mapping[str, str]) -> None:
     """``rooms db init``: the schema exactly as the server expects it."""
     done = subprocess.run(
-        [str(rooms_cli()), "db", "init"],
+        [ROOMS, "db", "init"],
         env={**env, "ROOMS_DATABASE_URL": dsn},
         capture_output=True,
         text=True,

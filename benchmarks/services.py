@@ -17,7 +17,9 @@ from pathlib import Path
 
 import redis
 
-from benchmarks.database import own_database, room_ids
+from benchmarks.database import room_ids
+from harness.database import own_database_sync
+from harness.services import postgres_server, redis_server
 
 DATABASE_URL_VARIABLE = "ROOMS_BENCH_DATABASE_URL"
 REDIS_URL_VARIABLE = "ROOMS_BENCH_REDIS_URL"
@@ -38,34 +40,10 @@ class Services:
     redis_origin: str
 
 
-@contextmanager
-def _embedded_postgres(data_dir: Path) -> Iterator[tuple[str, int | None]]:
-    from rooms_adapters.embedded.postgres import EmbeddedPostgres
-
-    server = EmbeddedPostgres(data_dir)
-    dsn = server.start()
-    try:
-        yield dsn, _postmaster_pid(data_dir)
-    finally:
-        server.stop()
-
-
 def _postmaster_pid(data_dir: Path) -> int | None:
     for pid_file in sorted(data_dir.rglob("postmaster.pid")):
         return int(pid_file.read_text().split()[0])
     return None
-
-
-@contextmanager
-def _embedded_redis(data_dir: Path) -> Iterator[str]:
-    from rooms_adapters.embedded.redis import EmbeddedRedis
-
-    server = EmbeddedRedis(data_dir)
-    url = server.start()
-    try:
-        yield url
-    finally:
-        server.stop()
 
 
 def _forget_rooms(dsn: str, redis_url: str) -> None:
@@ -88,21 +66,21 @@ def _forget_rooms(dsn: str, redis_url: str) -> None:
 def services(scratch: Path) -> Iterator[Services]:
     """Bring up (or borrow) PostgreSQL and Redis; leave nothing behind."""
     with ExitStack() as stack:
-        given_dsn = os.environ.get(DATABASE_URL_VARIABLE)
-        postgres_pid: int | None = None
-        if given_dsn:
-            server_dsn, pg_origin = given_dsn, f"${DATABASE_URL_VARIABLE}"
-        else:
-            server_dsn, postgres_pid = stack.enter_context(_embedded_postgres(scratch / "postgres"))
-            pg_origin = "embedded"
-        given_redis = os.environ.get(REDIS_URL_VARIABLE)
-        if given_redis:
-            redis_url, redis_origin = given_redis, f"${REDIS_URL_VARIABLE}"
-        else:
-            redis_url = stack.enter_context(_embedded_redis(scratch / "redis"))
-            redis_origin = "embedded"
-        dsn = stack.enter_context(own_database(server_dsn))
+        given_dsn = os.environ.get(DATABASE_URL_VARIABLE) or None
+        given_redis = os.environ.get(REDIS_URL_VARIABLE) or None
+        # Durable, as a real installation: the figures include the commit's fsync.
+        server_dsn = stack.enter_context(
+            postgres_server(given_dsn, scratch / "postgres", durable=True)
+        )
+        redis_url = stack.enter_context(redis_server(given_redis, scratch / "redis"))
+        dsn = stack.enter_context(own_database_sync(server_dsn, "rooms_bench", schema=False))
         if given_redis:
             # Registered after the database: runs before it is dropped.
             stack.callback(_forget_rooms, dsn, redis_url)
-        yield Services(dsn, redis_url, postgres_pid, pg_origin, redis_origin)
+        yield Services(
+            dsn,
+            redis_url,
+            None if given_dsn else _postmaster_pid(scratch / "postgres"),
+            f"${DATABASE_URL_VARIABLE}" if given_dsn else "embedded",
+            f"${REDIS_URL_VARIABLE}" if given_redis else "embedded",
+        )

@@ -20,6 +20,9 @@ sent and answered, and checks what must hold whatever Redis did:
     soak.tally      what the clients counted
     soak.report     the checks and the printed report
 
+The database of its own, the embedded servers and the server process come
+from the shared ``harness`` package (as for the tests and the benchmark).
+
 Everything it starts, it stops (by PID); everything it creates, it drops.
 Traffic goes to 127.0.0.1 only.
 """

@@ -9,12 +9,14 @@ import shutil
 import sys
 import time
 
+from harness.ports import free_port
+from harness.server import server_env
 from rooms_domain import UserId
 from rooms_ws.auth import issue_token
 from soak.database import add_users, written
 from soak.flapper import Flapper
 from soak.report import Run, failures, render
-from soak.server import SoakServer, free_port, log_summary, server_env
+from soak.server import SoakServer, log_summary
 from soak.services import services
 from soak.tally import Tally
 from soak.traffic import Client

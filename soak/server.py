@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
-ROOMS = str(Path(sys.executable).with_name("rooms"))
+from harness.server import ServerProcess, rooms_serve
+
 READY_WAIT_S = 60.0
 STOP_WAIT_S = 60.0
 
@@ -30,7 +25,7 @@ class SoakServer:
         self.port = port
         self.url = f"ws://127.0.0.1:{port}/ws"
         self.log_path = work_dir / "server.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ServerProcess | None = None
         self.crashes = 0
         self.peak_rss_bytes = 0
         self.exit_codes: list[int] = []
@@ -39,35 +34,23 @@ class SoakServer:
         await asyncio.to_thread(self._spawn)
 
     def _spawn(self) -> None:
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [ROOMS, "serve", "--port", str(self.port)],
-                env=self._env,
-                cwd=self._work_dir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_WAIT_S
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                raise RuntimeError(f"rooms serve did not start; see {self.log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"rooms serve did not listen within {READY_WAIT_S}s")
+        # Every start appends to the same log: the report reads the whole run.
+        self._process = ServerProcess(
+            rooms_serve(self.port),
+            env=self._env,
+            cwd=self._work_dir,
+            log_path=self.log_path,
+            port=self.port,
+        )
+        self._process.wait_listening(READY_WAIT_S)
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Until ``stop``: a server that died is a crash, counted and started again."""
         while not stop.is_set():
             process = self._process
-            if process is not None and process.poll() is not None:
+            if process is not None and process.process.poll() is not None:
                 self.crashes += 1
-                self.exit_codes.append(process.returncode)
+                self.exit_codes.append(process.process.returncode)
                 await self.start()
             else:
                 self._sample_peak()
@@ -78,34 +61,15 @@ class SoakServer:
         process, self._process = self._process, None
         if process is None:
             return None
-        self._sample_peak()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(process.wait, STOP_WAIT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait)
-        self.exit_codes.append(process.returncode)
-        return process.returncode
+        self._sample_peak(process)
+        code = await asyncio.to_thread(process.stop, STOP_WAIT_S)
+        self.exit_codes.append(code)
+        return code
 
-    def _sample_peak(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        peak = _vm_hwm(process.pid)
-        self.peak_rss_bytes = max(self.peak_rss_bytes, peak)
-
-
-def _vm_hwm(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass  # gone between the check and the read
-    return 0
+    def _sample_peak(self, process: ServerProcess | None = None) -> None:
+        process = process or self._process
+        if process is not None:
+            self.peak_rss_bytes = max(self.peak_rss_bytes, process.peak_rss_bytes())
 
 
 def log_summary(path: Path) -> tuple[Counter[str], list[str]]:
@@ -124,21 +88,3 @@ def log_summary(path: Path) -> tuple[Counter[str], list[str]]:
                 last = str(record["traceback"]).strip().splitlines()[-1]
                 tracebacks.append(f"{record.get('logger')}: {record.get('msg')} | {last}")
     return levels, tracebacks
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_env(dsn: str, redis_url: str, data_dir: Path, secret: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMS_")}
-    env.update(
-        ROOMS_DATABASE_URL=dsn,
-        ROOMS_REDIS_URL=redis_url,
-        ROOMS_JWT_SECRET=secret,
-        ROOMS_DATA_DIR=str(data_dir),
-    )
-    return env

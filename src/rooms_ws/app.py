@@ -9,11 +9,10 @@ the short answer of ``fallback``).
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TypeVar
 
 from dependency_injector import providers
 from fastapi import FastAPI
@@ -28,18 +27,25 @@ from rooms_ws.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-async def _resolved(value: Any) -> Any:
-    # A provider that depends on an async resource returns an awaitable.
-    return await value if inspect.isawaitable(value) else value
+
+async def resolve(provider: providers.Provider[T]) -> T:
+    """The provider's object, typed, whether it depends on an async resource or not.
+
+    Such a provider returns an awaitable, any other the object itself (an
+    override in a test, for one); in async mode it always returns an awaitable.
+    """
+    provider.enable_async_mode()
+    return await provider.async_()
 
 
 async def _adapter_sources(container: Container) -> AdapterSources:
     # Already resolved for the gateway: these calls return the same singletons.
     return AdapterSources.of(
-        live_state=await _resolved(container.live_state()),
-        events=await _resolved(container.room_events()),
-        uow_factory=await _resolved(container.uow_factory()),
+        live_state=await resolve(container.live_state),
+        events=await resolve(container.room_events),
+        uow_factory=await resolve(container.uow_factory),
     )
 
 
@@ -55,7 +61,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         metrics_listener: MetricsListener | None = None
         drained = False
         try:
-            gateway = await _resolved(container.gateway())
+            gateway = await resolve(container.gateway)
             app.state.gateway = gateway
             registry = gateway.registry
 
@@ -85,7 +91,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 )
             if metrics_listener is not None:
                 await metrics_listener.close()
-            await _resolved(container.shutdown_resources())
+            closing = container.shutdown_resources()
+            if closing is not None:  # None when no async resource was opened
+                await closing
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_api_websocket_route(PATH, websocket_endpoint)

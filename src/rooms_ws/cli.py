@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
+import socket
 import sys
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 from rooms_domain.errors import StoreUnavailable
 from rooms_domain.model import UserId
@@ -148,38 +149,16 @@ def _uuid(text: str) -> uuid.UUID:
 # --- the database, external or embedded -------------------------------------------
 
 
-class _EmbeddedServer(Protocol):
-    def start(self) -> str: ...
-
-    def stop(self) -> None: ...
-
-
-@contextlib.contextmanager
-def _service(url: str | None, embedded: Callable[[], _EmbeddedServer]) -> Iterator[str]:
-    """``url`` when configured, else an embedded server's (reused if running)."""
-    if url is not None:
-        yield url
-        return
-    server = embedded()
-    started = server.start()
-    try:
-        yield started
-    finally:
-        server.stop()  # stops only a server this command started
-
-
 def _database(settings: Settings) -> contextlib.AbstractContextManager[str]:
-    from rooms_adapters.embedded.postgres import EmbeddedPostgres
-    from rooms_ws.container import postgres_dir
+    from rooms_ws.container import database_service
 
-    return _service(settings.database_url, lambda: EmbeddedPostgres(postgres_dir(settings)))
+    return database_service(settings)
 
 
 def _redis(settings: Settings) -> contextlib.AbstractContextManager[str]:
-    from rooms_adapters.embedded.redis import EmbeddedRedis
-    from rooms_ws.container import redis_dir
+    from rooms_ws.container import redis_service
 
-    return _service(settings.redis_url, lambda: EmbeddedRedis(redis_dir(settings)))
+    return redis_service(settings)
 
 
 async def _with_connection(dsn: str, action: str) -> list[str]:
@@ -268,6 +247,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     with contextlib.ExitStack() as services:
+        # The port first: a busy one is reported in one line, before the
+        # embedded servers take their time, and nothing else can answer on it
+        # while the banner waits for the server to listen.
+        sock = _bind(host, port, by_option=args.port is not None)
+        if sock is None:
+            return 1
+        services.callback(sock.close)
         dsn = services.enter_context(_database(settings))
         action = "init" if settings.embedded_database else "check"
         differences = asyncio.run(_with_connection(dsn, action))
@@ -292,10 +278,39 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             announce_when_listening(
                 url_host, port, lambda: print(_banner(url_host, port), flush=True)
             )
+        # Closed after the server (ExitStack order): Redis and PostgreSQL run in
+        # sessions of their own, so a Ctrl-C reaches only this process group.
         if args.workers == 1:
-            serve_forever(config)
+            serve_forever(config, [sock])
             return 0
-        return run_workers(config, args.workers, grace_s=settings.shutdown_grace_s)
+        return run_workers(config, args.workers, grace_s=settings.shutdown_grace_s, sock=sock)
+
+
+def _bind(host: str, port: int, *, by_option: bool) -> socket.socket | None:
+    """The server's socket, bound (uvicorn listens on it once the app has started)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno != errno.EADDRINUSE:
+            print(f"rooms: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        elif by_option:
+            print(
+                f"rooms: port {port} is already in use; pass another one, e.g. --port {port + 1}",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"rooms: port {port} is already in use; set ROOMS_PORT to a free one,"
+                f" e.g. ROOMS_PORT={port + 1} make run",
+                file=sys.stderr,
+            )
+        return None
+    sock.set_inheritable(True)  # the workers share it
+    return sock
 
 
 def _banner(host: str, port: int) -> str:

@@ -2,9 +2,15 @@
 
 Resources (embedded services, the pool, the Redis client, the event bus) are
 async generators: dependency-injector opens one when something that needs it
-is first resolved and closes it in ``shutdown_resources``. Resolving only
-what ``/ws`` needs means a test that overrides ``uow_factory`` with the
-in-memory one never opens a pool.
+is first resolved and closes it in ``shutdown_resources``, dependents first.
+Resolving only what ``/ws`` needs means a test that overrides ``uow_factory``
+with the in-memory one never opens a pool. Providers are typed: ``await
+container.gateway.async_()`` is a ``Gateway`` to mypy.
+
+What needs no lifecycle and no injection stays a plain function:
+:func:`database_service` and :func:`redis_service` (the configured URL or an
+embedded server) serve the ``database_url``/``redis_url`` resources and the
+``rooms`` CLI alike.
 
     settings -> database_url -> pool -> uow_factory, user_exists -+
              -> redis_url -> redis -> live_state -------------------+-> create_room -> gateway
@@ -17,12 +23,14 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 
 from rooms_adapters.circuit_breaker import CircuitBreaker
+from rooms_adapters.embedded import configured_or_embedded, in_thread
 from rooms_adapters.postgres import (
     PoolSettings,
     PostgresUnitOfWorkFactory,
@@ -42,50 +50,46 @@ from rooms_ws.secret import jwt_secret
 from rooms_ws.session import SessionLimits, SessionServices
 from rooms_ws.settings import Settings
 
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from rooms_adapters.postgres.pool import Pool
+
 logger = logging.getLogger(__name__)
 
 
-def postgres_dir(settings: Settings) -> Path:
-    return Path(settings.data_dir).resolve() / "postgres"
+def database_service(settings: Settings) -> AbstractContextManager[str]:
+    """The configured DSN, or an embedded PostgreSQL under ``ROOMS_DATA_DIR`` for the duration."""
+    from rooms_adapters.embedded.postgres import EmbeddedPostgres
+
+    data_dir = Path(settings.data_dir).resolve() / "postgres"
+    return configured_or_embedded(settings.database_url, lambda: EmbeddedPostgres(data_dir))
 
 
-def redis_dir(settings: Settings) -> Path:
-    return Path(settings.data_dir).resolve() / "redis"
+def redis_service(settings: Settings) -> AbstractContextManager[str]:
+    """The configured Redis URL, or an embedded Redis under ``ROOMS_DATA_DIR`` for the duration."""
+    from rooms_adapters.embedded.redis import EmbeddedRedis
+
+    data_dir = Path(settings.data_dir).resolve() / "redis"
+    return configured_or_embedded(settings.redis_url, lambda: EmbeddedRedis(data_dir))
 
 
 async def _database_url(settings: Settings) -> AsyncIterator[str]:
-    """The DSN to use: the configured one, or an embedded server started (or reused) here."""
-    if settings.database_url is not None:
-        yield settings.database_url
-        return
-    from rooms_adapters.embedded.postgres import EmbeddedPostgres
-
-    server = EmbeddedPostgres(postgres_dir(settings))
-    dsn = await asyncio.to_thread(server.start)
-    try:
-        pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
-        try:
-            async with pool.acquire() as conn:
-                await apply_schema(conn)
-        finally:
-            await pool.close()
+    async with in_thread(database_service(settings)) as dsn:
+        if settings.embedded_database:
+            # The embedded database is ours to set up; a configured one is checked by `rooms serve`.
+            pool = await create_pool(dsn, PoolSettings(min_size=1, max_size=1))
+            try:
+                async with pool.acquire() as conn:
+                    await apply_schema(conn)
+            finally:
+                await pool.close()
         yield dsn
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def _redis_url(settings: Settings) -> AsyncIterator[str]:
-    if settings.redis_url is not None:
-        yield settings.redis_url
-        return
-    from rooms_adapters.embedded.redis import EmbeddedRedis
-
-    server = EmbeddedRedis(redis_dir(settings))
-    url = await asyncio.to_thread(server.start)
-    try:
+    async with in_thread(redis_service(settings)) as url:
         yield url
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 def pool_settings(settings: Settings) -> PoolSettings:
@@ -98,7 +102,7 @@ def pool_settings(settings: Settings) -> PoolSettings:
     )
 
 
-async def _pool(dsn: str, settings: PoolSettings) -> AsyncIterator[Any]:
+async def _pool(dsn: str, settings: PoolSettings) -> AsyncIterator[Pool]:
     pool = await create_pool(dsn, settings)
     try:
         yield pool
@@ -113,7 +117,7 @@ async def _pool(dsn: str, settings: PoolSettings) -> AsyncIterator[Any]:
             pool.terminate()
 
 
-async def _redis(url: str, settings: Settings) -> AsyncIterator[Any]:
+async def _redis(url: str, settings: Settings) -> AsyncIterator[aioredis.Redis]:
     client = redis_client(
         url,
         socket_timeout_s=settings.redis_timeout_s,

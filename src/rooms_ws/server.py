@@ -104,9 +104,11 @@ def _worker(config: uvicorn.Config, sockets: list[socket.socket], index: int) ->
     serve_forever(config, sockets)
 
 
-def run_workers(config: uvicorn.Config, workers: int, *, grace_s: float) -> int:
+def run_workers(
+    config: uvicorn.Config, workers: int, *, grace_s: float, sock: socket.socket | None = None
+) -> int:
     """Supervise ``workers`` processes sharing one socket; returns the exit status."""
-    sock = config.bind_socket()
+    sock = sock if sock is not None else config.bind_socket()
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
 
@@ -153,7 +155,11 @@ def run_workers(config: uvicorn.Config, workers: int, *, grace_s: float) -> int:
 
 
 def announce_when_listening(host: str, port: int, announce: Callable[[], None]) -> None:
-    """Call ``announce`` once something accepts on host:port (from a daemon thread)."""
+    """Call ``announce`` once the server accepts on host:port (from a daemon thread).
+
+    The caller has bound the port itself, so what answers is this server, and
+    only once its app has started: uvicorn listens on the socket after that.
+    """
 
     def poll() -> None:
         deadline = time.monotonic() + 120

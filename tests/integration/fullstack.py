@@ -26,8 +26,7 @@ async def start_server(
 ) -> ServerProcess:
     """A ``rooms serve`` stopped by the ``servers`` fixture; waits off the event loop,
     so proxies and clients of this test keep running meanwhile."""
-    server = ServerProcess(env, servers.cwd, *args, port=port)
-    servers.started.append(server)
+    server = servers.start(env, *args, ready=False, port=port)
     return await asyncio.to_thread(server.wait_ready)
 
 

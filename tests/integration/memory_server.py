@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import uvicorn
-from dependency_injector import providers
 
 from rooms_adapters.memory import (
     MemoryDatabase,
@@ -64,6 +63,10 @@ class MemoryServer:
         return user_id
 
     @property
+    def container(self) -> Container:
+        return self.server.config.app.state.container  # type: ignore[no-any-return]
+
+    @property
     def sessions(self) -> list[Any]:
         return self.server.config.app.state.gateway.registry.connections  # type: ignore[no-any-return]
 
@@ -94,21 +97,23 @@ async def start_memory_server() -> AsyncIterator[StartMemoryServer]:
             db.check_available()
             return user_id in db.users
 
-        container = Container()
-        container.uow_factory.override(providers.Object(MemoryUnitOfWorkFactory(db)))
-        container.live_state.override(providers.Object(cache))
-        container.room_events.override(providers.Object(events))
-        container.user_exists.override(providers.Object(user_exists))
+        # The in-memory adapters in place of the real ones: nothing resolves the
+        # pool, the Redis client or the embedded services (the unused URLs above
+        # would fail loudly if something did).
+        container = Container(
+            uow_factory=MemoryUnitOfWorkFactory(db),
+            live_state=cache,
+            room_events=events,
+            user_exists=user_exists,
+        )
         if create_room_delay_s:
             container.create_room.override(
-                providers.Object(
-                    SlowCreateRoom(
-                        create_room_delay_s,
-                        uow_factory=MemoryUnitOfWorkFactory(db),
-                        codes=SecureCodeGenerator(),
-                        live_state=cache,
-                        clock=SystemClock(),
-                    )
+                SlowCreateRoom(
+                    create_room_delay_s,
+                    uow_factory=MemoryUnitOfWorkFactory(db),
+                    codes=SecureCodeGenerator(),
+                    live_state=cache,
+                    clock=SystemClock(),
                 )
             )
         app = create_app(settings, container)

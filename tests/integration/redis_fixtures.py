@@ -23,6 +23,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from harness.services import private_redis, redis_server
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_events import RedisRoomEvents
@@ -48,17 +49,11 @@ TEST_TIMEOUT_S = 2.0
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get(REDIS_URL_ENV)
-    if url:
+    configured = os.environ.get(REDIS_URL_ENV) or None
+    with redis_server(configured, tmp_path_factory.mktemp("redis")) as url:
         yield url
-        return
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
-    url = server.start()
-    try:
-        yield url
-        _warn_about_leftover_keys(url)
-    finally:
-        server.stop()
+        if configured is None:
+            _warn_about_leftover_keys(url)
 
 
 def _warn_about_leftover_keys(url: str) -> None:
@@ -135,12 +130,8 @@ async def room_events(redis_url: str) -> AsyncIterator[RedisRoomEvents]:
 
 @pytest.fixture
 def fault_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "fault-redis")
-    server.start()
-    try:
+    with private_redis(tmp_path / "fault-redis") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(name="redis")

@@ -10,14 +10,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-
-def rss_bytes(pid: int, field: str = "VmRSS") -> int:
-    """Resident memory of a process (``VmHWM``: its peak so far), from /proc."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(f"no {field} for pid {pid}")
+from harness.server import rss_bytes as rss_bytes  # the tests import it from here
 
 
 def scrape(port: int) -> dict[str, float]:

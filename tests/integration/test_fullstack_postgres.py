@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +24,9 @@ import asyncpg
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from harness.database import own_database
+from harness.services import scratch_dir
+from rooms_adapters.embedded import in_thread
 from rooms_adapters.embedded.postgres import EmbeddedPostgres
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from rooms_client import RetryPolicy, RoomsClient
@@ -37,7 +38,6 @@ from tests.integration.fullstack import (
     until,
     written_by,
 )
-from tests.integration.postgres_fixtures import with_database
 from tests.integration.postgres_proxy import PostgresProxy
 from tests.integration.server_probe import log_records
 from tests.integration.server_process import ServerProcess, Servers, fetch, server_env
@@ -55,34 +55,14 @@ class OwnedPostgres:
     dsn: str  # the test database, schema applied
 
 
-def private_dir() -> Path:
-    data_dir = Path(tempfile.mkdtemp(prefix="rooms-fault-pg-"))
-    data_dir.chmod(0o711)  # as root, the server's own user must reach pgdata
-    return data_dir
-
-
 @pytest.fixture(scope="module")
 async def owned_postgres() -> AsyncIterator[OwnedPostgres]:
-    from rooms_adapters.postgres import apply_schema
-
-    data_dir = await asyncio.to_thread(private_dir)
-    server = EmbeddedPostgres(data_dir, durable=False)
-    try:
-        admin = await asyncpg.connect(await asyncio.to_thread(server.start))
-        try:
-            await admin.execute("CREATE DATABASE rooms_faults TEMPLATE template0")
-        finally:
-            await admin.close()
-        dsn = with_database(server.start(), "rooms_faults")
-        conn = await asyncpg.connect(dsn)
-        try:
-            await apply_schema(conn)
-        finally:
-            await conn.close()
+    async with (
+        in_thread(scratch_dir("rooms-fault-pg-")) as data_dir,
+        in_thread(EmbeddedPostgres(data_dir, durable=False)) as server,
+        own_database(await asyncio.to_thread(server.start), "rooms_faults") as dsn,
+    ):
         yield OwnedPostgres(server, dsn)
-    finally:
-        await asyncio.to_thread(server.stop)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from tests.integration.fullstack import add_user
 from tests.integration.server_process import (
     Servers,
     fetch,
@@ -21,17 +22,6 @@ from tests.integration.server_process import (
     wait_closed,
 )
 from tests.integration.ws_support import ask, client, close_code, create_room, receive, token_for
-
-
-async def add_user(dsn: str, name: str = "Ann") -> uuid.UUID:
-    rows = await fetch(
-        dsn,
-        "INSERT INTO users (user_id, display_name) VALUES ($1, $2) RETURNING user_id",
-        uuid.uuid4(),
-        name,
-    )
-    user_id: uuid.UUID = rows[0]["user_id"]
-    return user_id
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.contracts.live_state import META_FIELDS
+from tests.integration.fullstack import add_user
 from tests.integration.server_process import (
     ServerProcess,
     fetch,
@@ -52,14 +53,7 @@ def server(
 @pytest.fixture
 async def make_user(module_database_url: str) -> Any:
     async def make(name: str = "Ann") -> uuid.UUID:
-        rows = await fetch(
-            module_database_url,
-            "INSERT INTO users (user_id, display_name) VALUES ($1, $2) RETURNING user_id",
-            uuid.uuid4(),
-            name,
-        )
-        user_id: uuid.UUID = rows[0]["user_id"]
-        return user_id
+        return await add_user(module_database_url, name)
 
     return make
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from harness.ports import free_port as free_port  # the tests import it from here
 from rooms_domain import UserId
 from rooms_ws.auth import issue_token
 
@@ -23,13 +23,6 @@ REPLY_TIMEOUT_S = 10.0
 PAYLOAD_MARKER = "payload-marker-7f3a9c"
 # Every token this test run issued: none may ever appear in a server log.
 ISSUED_TOKENS: list[str] = []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def token_for(user_id: UserId | uuid.UUID | str, *, ttl_s: int = 600, secret: str = SECRET) -> str:

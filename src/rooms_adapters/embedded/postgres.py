@@ -15,20 +15,17 @@ one-second steps and widens read permissions on every parent directory.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 from urllib.parse import quote
 
-from rooms_adapters.embedded import installed
+from rooms_adapters.embedded import directory_lock, installed
 from rooms_adapters.embedded.system_user import SystemUser, ensure_traversable
 
 logger = logging.getLogger(__name__)
@@ -72,7 +69,7 @@ class EmbeddedPostgres:
         if self._dsn is not None and self._process is not None and self._process.poll() is None:
             return self._dsn
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self._locked():
+        with directory_lock(self.data_dir / ".lock"):
             running = self._wait_for_running_server()
             if running is not None:
                 logger.info("reusing PostgreSQL in %s (pid %d)", self.pgdata, running.pid)
@@ -105,15 +102,6 @@ class EmbeddedPostgres:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with (self.data_dir / ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _wait_for_running_server(self) -> Postmaster | None:
         """The live server of ``pgdata`` once ready, or None when there is none."""

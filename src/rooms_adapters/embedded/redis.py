@@ -14,16 +14,14 @@ another; only the instance that started a server ever stops it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from rooms_adapters.embedded import installed
+from rooms_adapters.embedded import directory_lock, free_port, installed
 
 __all__ = ["EmbeddedRedis", "EmbeddedRedisError", "redis_server_binary"]
 
@@ -72,7 +70,7 @@ class EmbeddedRedis:
     def start(self) -> str:
         """Start (or reuse) the server; return its URL ``redis://127.0.0.1:PORT/0``."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self._dir_lock():
+        with directory_lock(self.data_dir / "redis.lock"):
             if self._proc is not None and self._proc.poll() is None:
                 return self.url
             reused = self._running_port()
@@ -125,14 +123,14 @@ class EmbeddedRedis:
         if self._proc is None and self._running_port() is not None:
             raise EmbeddedRedisError("restart() of a server this instance did not start")
         self.stop()
-        with self._dir_lock():
+        with directory_lock(self.data_dir / "redis.lock"):
             self._spawn()
         return self.url
 
     # -- internals -------------------------------------------------------------
 
     def _spawn(self) -> None:
-        port = self.port if self.port is not None else _free_port()
+        port = self.port if self.port is not None else free_port()
         log = self.data_dir / "redis.log"
         args = [
             str(redis_server_binary()),
@@ -147,8 +145,15 @@ class EmbeddedRedis:
         # Early errors (bad option, port taken) go to stderr before the log file
         # is opened: send both to the same file, shown if the start fails.
         with log.open("ab") as log_handle:
+            # A session of its own: the Ctrl-C meant for ``rooms serve`` must not
+            # reach Redis first (the server would log it as a Redis outage while
+            # draining); whoever started it stops it, after the server.
             proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=log_handle
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log_handle,
+                stderr=log_handle,
+                start_new_session=True,
             )
         deadline = time.monotonic() + _START_WAIT_S
         while not _answers_ping(port):
@@ -187,23 +192,6 @@ class EmbeddedRedis:
         for name in ("redis.pid", "redis.port"):
             with contextlib.suppress(FileNotFoundError):
                 (self.data_dir / name).unlink()
-
-    @contextlib.contextmanager
-    def _dir_lock(self) -> Iterator[None]:
-        # Two processes starting at once for one data_dir must not both spawn.
-        with (self.data_dir / "redis.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _alive(pid: int) -> bool:
