@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.contracts.live_state import META_FIELDS
+from tests.integration.server_probe import assert_log_clean
 from tests.integration.server_process import (
     ServerProcess,
     fetch,
@@ -23,7 +24,9 @@ from tests.integration.server_process import (
 )
 from tests.integration.ws_support import (
     INVALID_PAYLOADS,
+    ISSUED_TOKENS,
     MALFORMED_FRAMES,
+    PAYLOAD_MARKER,
     SECRET,
     ask,
     client,
@@ -41,7 +44,15 @@ def server(
     module_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     cwd = tmp_path_factory.mktemp("server")
-    env = server_env(module_database_url, redis_url, cwd / "data", ROOMS_ALLOWED_ORIGINS=ORIGIN)
+    # At debug level, where every library says the most: the log sweep at the
+    # end of this module (and of the run) must still find no token and no payload.
+    env = server_env(
+        module_database_url,
+        redis_url,
+        cwd / "data",
+        ROOMS_ALLOWED_ORIGINS=ORIGIN,
+        ROOMS_LOG_LEVEL="debug",
+    )
     running = ServerProcess(env, cwd)
     try:
         yield running.wait_ready()
@@ -90,7 +101,7 @@ class TestHandshake:
         url = server.url
         assert await refusal_status(url, None) == 401
         assert await refusal_status(url, "not-a-jwt") == 401
-        assert await refusal_status(url, token_for(user, ttl_s=-10)) == 401
+        assert await refusal_status(url, token_for(user, ttl_s=-120)) == 401
         assert await refusal_status(url, token_for(user, secret="x" * 48)) == 401
         no_sub = jwt.encode({"exp": 4102444800}, SECRET, algorithm="HS256")
         assert await refusal_status(url, no_sub) == 401
@@ -337,6 +348,12 @@ def contextlib_many(url: str, users: list[uuid.UUID]) -> Any:
 
 def test_logs_hold_no_token_and_no_payload(server: ServerProcess) -> None:
     log = server.log()
+    # The server ran at debug level and traced headers and frames (the library
+    # writes each header and a preview of each frame there): blanked.
+    assert '"level":"debug"' in log
+    assert "< authorization: [redacted]" in log
+    assert "< TEXT [" in log
+    assert_log_clean(log, tokens=ISSUED_TOKENS, markers=[PAYLOAD_MARKER])
     assert "access_token" not in log
     assert "eyJ" not in log  # every JWT starts with a base64 '{"'
     assert "ruleset_config" not in log and "deck" not in log
