@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from rooms_domain import CreateRoom, CreateRoomCommand, RoomEvents, RoomId, Subscription
+from rooms_domain import CreateRoom, CreateRoomCommand, RoomEvents, RoomId, Subscription, UserId
 from rooms_ws import metrics
 from rooms_ws.auth import Identity
 from rooms_ws.errors import CloseCode, ErrorCode, WireError, is_expected, to_wire
@@ -45,7 +45,7 @@ from rooms_ws.messages import (
     reply,
 )
 from rooms_ws.outbox import Outbox
-from rooms_ws.rate_limit import TokenBucket
+from rooms_ws.rate_limit import KeyedBudget, TokenBucket
 
 logger = logging.getLogger("rooms_ws.session")
 request_log = logging.getLogger("rooms_ws.requests")
@@ -68,9 +68,14 @@ class SessionServices:
     create_room: CreateRoom
     events: RoomEvents
     limits: SessionLimits
+    # Creates per user per minute, across all the user's sockets on this process.
+    create_budget: KeyedBudget[UserId]
 
 
 RATE_LIMITED = WireError(ErrorCode.RATE_LIMITED, "too many messages; slow down and retry")
+CREATES_LIMITED = WireError(
+    ErrorCode.RATE_LIMITED, "too many rooms created in the last minute; retry later"
+)
 UNKNOWN_TYPE = WireError(ErrorCode.UNKNOWN_TYPE, "this type of request is not known")
 TOO_LARGE_CLOSE_REASON = "frame too large"
 
@@ -242,6 +247,9 @@ class Session:
 
     async def _create_room(self, envelope: RequestEnvelope) -> Reply:
         payload = CreateRoomPayload.parse(envelope)
+        budget = self._services.create_budget
+        if not budget.take(self._identity.user_id):
+            raise FrameRejected(CREATES_LIMITED, envelope.request_id)
         command = CreateRoomCommand(
             user_id=self._identity.user_id,
             request_id=envelope.request_uuid,
@@ -251,7 +259,11 @@ class Session:
             ruleset_config=payload.ruleset_config,
         )
         outcome = await self._services.create_room.run(command)
-        if not outcome.replayed:
+        if outcome.replayed:
+            # A replay creates nothing (a client re-following its rooms after
+            # a reconnection replays every create): it costs no budget.
+            budget.give_back(self._identity.user_id)
+        else:
             metrics.CODE_DRAWS.observe(outcome.code_draws)
         if outcome.live_state_missed:
             metrics.LIVE_STATE_MISSES.inc()
