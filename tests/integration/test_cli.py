@@ -126,3 +126,35 @@ def test_make_run_flow_on_embedded_services(
 
     postmaster = Postmaster.read(data / "postgres" / "pgdata")
     assert postmaster is None or not postmaster.alive()
+
+
+def test_token_refuses_to_invent_a_secret_in_another_directory(tmp_path: Path) -> None:
+    """Embedded mode, no server ever ran here: a new secret would sign a token
+    that the real server (elsewhere) refuses; the verb says where to look."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = run_cli("token", str(uuid.uuid4()), env=clean_env(), cwd=elsewhere)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "ROOMS_DATA_DIR" in done.stderr
+    assert str(elsewhere / ".rooms-data" / "jwt-secret") in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (elsewhere / ".rooms-data").exists()
+
+
+# `rooms token` needs a secret and nothing else: no database is ever reached.
+TOKEN_ENV = clean_env(ROOMS_JWT_SECRET=SECRET, ROOMS_DATABASE_URL="postgresql://127.0.0.1:1/none")
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5", "2592001", "1" + "0" * 400, "1e400", "3600.5"])
+def test_token_ttl_is_bounded(tmp_path: Path, ttl: str) -> None:
+    done = run_cli("token", str(uuid.uuid4()), "--ttl", ttl, env=TOKEN_ENV, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--ttl" in done.stderr and done.stdout == ""
+
+
+def test_token_ttl_may_be_a_month(tmp_path: Path) -> None:
+    done = run_cli("token", str(uuid.uuid4()), "--ttl", "2592000", env=TOKEN_ENV, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    claims = jwt.decode(done.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 2592000
