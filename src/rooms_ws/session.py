@@ -170,7 +170,10 @@ class Session:
             else:
                 self._outbox.close(CloseCode.NORMAL, flush=True)
             await self._outbox.finish()
-        return self._outbox.close_code_sent or self.client_close_code
+        # A close that could not be delivered (the client reads nothing, not
+        # even the close frame) still ended the connection for that reason.
+        outbox = self._outbox
+        return outbox.close_code_sent or self.client_close_code or outbox.close_code
 
     async def _read_loop(self) -> None:
         receive = self._ws.receive
