@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import jwt
 import pytest
 import redis.asyncio as aioredis
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus
 
 from tests.contracts.live_state import META_FIELDS
 from tests.integration.server_probe import assert_log_clean
@@ -95,8 +99,6 @@ class TestHandshake:
     async def test_refusals(
         self, server: ServerProcess, make_user: Any, module_database_url: str
     ) -> None:
-        import jwt
-
         user = await make_user()
         url = server.url
         assert await refusal_status(url, None) == 401
@@ -110,6 +112,60 @@ class TestHandshake:
         assert await refusal_status(url, token_for(user), origin=ORIGIN) is None
         assert await refusal_status(url, token_for(user), via_query=True) is None
         assert await written_by(module_database_url, user) == (0, 0)
+
+    async def test_a_refusal_says_why_in_www_authenticate(
+        self, server: ServerProcess, make_user: Any
+    ) -> None:
+        user = await make_user()
+        invalid = 'Bearer error="invalid_token", error_description="the token is invalid"'
+        cases = [
+            (None, 'Bearer error_description="no token was sent'),
+            (
+                token_for(user, ttl_s=-120),
+                'Bearer error="invalid_token", error_description="the token has expired"',
+            ),
+            (token_for(user, secret="x" * 48), invalid),
+            ("not-a-jwt", invalid),
+            (
+                token_for(uuid.uuid4()),
+                'Bearer error="invalid_token", error_description="the token\'s user is unknown"',
+            ),
+        ]
+        for token, challenge in cases:
+            status, headers = await refusal(server.url, token)
+            assert status == 401
+            assert headers["WWW-Authenticate"].startswith(challenge), headers
+        status, headers = await refusal(server.url, token_for(user), origin="https://evil.example")
+        assert status == 403 and "WWW-Authenticate" not in headers
+
+    async def test_a_clock_a_little_ahead_or_behind_is_forgiven(
+        self, server: ServerProcess, make_user: Any
+    ) -> None:
+        user = await make_user()
+        now = time.time()
+        for claims in (
+            {"iat": now + 2, "exp": now + 600},  # issued by a clock 2 s ahead
+            {"nbf": now + 10, "exp": now + 600},
+            {"exp": now - 10},  # expired 10 s ago, by a clock 10 s behind
+        ):
+            token = signed({"sub": str(user), **claims})
+            assert await refusal_status(server.url, token) is None, claims
+        for claims in ({"iat": now + 120, "exp": now + 600}, {"exp": now - 120}):
+            assert await refusal_status(server.url, signed({"sub": str(user), **claims})) == 401
+
+    async def test_time_claims_that_are_not_sane_numbers_are_401_not_500(
+        self, server: ServerProcess, make_user: Any
+    ) -> None:
+        user = str(await make_user())
+        for claims in (
+            {"exp": 10**400},
+            {"exp": "4102444800"},
+            {"exp": 4102444800, "iat": "0"},
+            {"exp": 4102444800, "nbf": 10**400},
+            {"exp": True},
+        ):
+            assert await refusal_status(server.url, signed({"sub": user, **claims})) == 401
+        assert "Traceback" not in server.log()
 
     async def test_per_user_cap(self, server: ServerProcess, make_user: Any) -> None:
         user = await make_user()
@@ -128,6 +184,21 @@ async def test_a_frame_over_65536_bytes_closes_with_1009(
     assert await written_by(module_database_url, user) == (0, 0)
     async with client(server.url, token_for(user)) as ws:  # the server carries on
         assert (await ask(ws, {"type": "x", "request_id": str(uuid.uuid4())}))["type"] == "error"
+
+
+def signed(claims: dict[str, Any]) -> str:
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    ISSUED_TOKENS.append(token)
+    return token
+
+
+async def refusal(url: str, token: str | None, **kw: Any) -> tuple[int, Headers]:
+    """The status and headers of a refused handshake."""
+    try:
+        async with client(url, token, **kw):
+            raise AssertionError("the handshake was accepted")
+    except InvalidStatus as exc:
+        return exc.response.status_code, exc.response.headers
 
 
 def contextlib_stack(url: str, token: str, n: int) -> Any:
