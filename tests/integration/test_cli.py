@@ -20,7 +20,7 @@ from tests.integration.server_process import (
     run_cli,
     server_env,
 )
-from tests.integration.ws_support import SECRET
+from tests.integration.ws_support import SECRET, free_port
 
 UUID_LINE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -158,3 +158,14 @@ def test_token_ttl_may_be_a_month(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     claims = jwt.decode(done.stdout.strip(), SECRET, algorithms=["HS256"])
     assert claims["exp"] - claims["iat"] == 2592000
+
+
+def test_try_against_a_wrong_port_says_so_on_each_retry(tmp_path: Path) -> None:
+    url = f"ws://127.0.0.1:{free_port()}/ws"  # nothing listens there
+    done = run_cli("try", "some-token", "--url", url, env=clean_env(), cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    retries = [line for line in lines if "retrying" in line]
+    assert len(retries) == 2 and all(url in line for line in retries), done.stderr
+    assert "connection refused" in lines[-1] and lines[-1].startswith("rooms: ")
+    assert "some-token" not in done.stderr
