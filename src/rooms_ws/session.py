@@ -261,10 +261,15 @@ class Session:
             max_players=payload.max_players,
             ruleset_config=payload.ruleset_config,
         )
-        outcome = await self._services.create_room.run(command)
+        # Only a room made costs budget: a replay (a client re-following its
+        # rooms after a reconnection replays every create) or a failure the
+        # client is told to retry (unavailable, request_in_progress) does not.
+        try:
+            outcome = await self._services.create_room.run(command)
+        except BaseException:
+            budget.give_back(self._identity.user_id)
+            raise
         if outcome.replayed:
-            # A replay creates nothing (a client re-following its rooms after
-            # a reconnection replays every create): it costs no budget.
             budget.give_back(self._identity.user_id)
         else:
             metrics.CODE_DRAWS.observe(outcome.code_draws)

@@ -46,9 +46,10 @@ async def test_a_user_creates_at_most_the_budget_per_minute_across_sockets(
     server = await start_server(servers, env)
     ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
     first = create_room()
-    # Two replays of the first create among the others: a replay creates
-    # nothing and costs nothing.
-    frames = [first, first, first] + [create_room() for _ in range(budget * 2)]
+    reused = create_room(first["request_id"], max_players=2)
+    # Only a room made costs budget: the two replays of the first create and
+    # the two refused reuses of its request_id do not.
+    frames = [first, first, first, reused, reused] + [create_room() for _ in range(budget * 2)]
     outcomes: list[str] = []
     async with (
         client(server.url, token_for(ann)) as one,
@@ -62,18 +63,20 @@ async def test_a_user_creates_at_most_the_budget_per_minute_across_sockets(
                 room_keys.track(uuid.UUID(reply["payload"]["room_id"]))
                 outcomes.append("ok")
             else:
-                assert reply["payload"]["retryable"] is True
                 outcomes.append(reply["payload"]["code"])
         # The sockets share one budget; a new socket does not reset it.
         async with client(server.url, token_for(ann)) as four:
             late = await ask(four, create_room())
             assert late["payload"]["code"] == "rate_limited"
+            assert late["payload"]["retryable"] is True
         # Another user has a budget of their own.
         async with client(server.url, token_for(bob)) as other:
             theirs = await ask(other, create_room())
             assert theirs["type"] == "create_room_ok"
             room_keys.track(uuid.UUID(theirs["payload"]["room_id"]))
-    assert outcomes == ["ok"] * (budget + 2) + ["rate_limited"] * (len(frames) - budget - 2)
+    assert outcomes == ["ok"] * 3 + ["idempotency_key_reused"] * 2 + ["ok"] * (budget - 1) + [
+        "rate_limited"
+    ] * (budget + 1)
     rooms = await fetch(database_url, "SELECT 1 FROM rooms WHERE owner_user_id = $1", ann)
     assert len(rooms) == budget
 
