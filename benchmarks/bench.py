@@ -44,6 +44,7 @@ class Bench:
             ROOMS_MAX_CONNECTIONS=str(max(self.options.idle_levels) + CONNECTION_HEADROOM),
             ROOMS_RATE_PER_SECOND=UNLIMITED_RATE,
             ROOMS_RATE_BURST=UNLIMITED_RATE,
+            ROOMS_USER_CREATES_PER_MINUTE=UNLIMITED_RATE,
         )
         env.update(self.options.server_env)
         return env

@@ -47,7 +47,14 @@ async def soak(options: argparse.Namespace) -> int:
     seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
     secret = secrets.token_urlsafe(32)
     async with services() as svc:
-        env = server_env(svc.dsn, svc.redis.url, svc.work_dir / "data", secret)
+        env = server_env(
+            svc.dsn,
+            svc.redis.url,
+            svc.work_dir / "data",
+            secret,
+            # Each soak client creates rooms far faster than a person would.
+            ROOMS_USER_CREATES_PER_MINUTE="1000000",
+        )
         server = SoakServer(env, svc.work_dir, free_port())
         await server.start()
         try:

@@ -16,6 +16,7 @@ from rooms_client.client import RECONNECT_CODES, RoomsClient
 from rooms_client.errors import (
     ClientClosed,
     ConnectionLost,
+    ConnectionRefused,
     ErrorCode,
     HandshakeRefused,
     ProtocolError,
@@ -30,6 +31,7 @@ __all__ = [
     "RECONNECT_CODES",
     "ClientClosed",
     "ConnectionLost",
+    "ConnectionRefused",
     "CreateRoomOk",
     "ErrorCode",
     "HandshakeRefused",

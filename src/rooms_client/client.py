@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import re
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -41,6 +43,7 @@ from rooms_client.backoff import RetryPolicy
 from rooms_client.errors import (
     ClientClosed,
     ConnectionLost,
+    ConnectionRefused,
     HandshakeRefused,
     ProtocolError,
     ReplyTimeout,
@@ -125,7 +128,10 @@ class RoomsClient:
         ``auth="query"`` sends the token as ``?access_token=`` (as browsers
         must); ``trace(direction, frame)`` sees every frame sent (``">"``) and
         received (``"<"``). Raises :class:`HandshakeRefused` at once for
-        401/403, or :class:`ConnectionLost` when no attempt could connect.
+        401/403 (its ``description`` says why), :class:`ConnectionRefused`
+        within seconds when nothing listens at ``url``, or
+        :class:`ConnectionLost` when no attempt could connect. Each failed
+        attempt is logged (logger ``rooms_client``, WARNING) before the next.
         """
         client = cls(
             url,
@@ -309,6 +315,7 @@ class RoomsClient:
                 waiter.cancel()
 
     async def _supervise(self) -> None:
+        policy = self._policy
         failures = 0
         try:
             while not self._closing:
@@ -329,9 +336,21 @@ class RoomsClient:
                         raise ServerClosed(code, ws.close_reason or "")
                     error = ConnectionLost(f"the connection closed with {code}", code)
                 failures += 1
-                if failures >= self._policy.attempts:
+                # Before any connection was made, a refusal means nothing
+                # listens there (a wrong port), not a server restarting.
+                never_connected = isinstance(error, ConnectionRefused) and not self.connections
+                limit = policy.refused_attempts if never_connected else policy.attempts
+                if failures >= limit:
                     raise error
-                await asyncio.sleep(self._policy.delay(failures - 1))
+                delay = policy.delay(failures - 1)
+                logger.warning(
+                    "%s; attempt %d of %d failed, retrying in %.1f s",
+                    error,
+                    failures,
+                    limit,
+                    delay,
+                )
+                await asyncio.sleep(delay)
         except RoomsClientError as fatal:
             self._fatal = fatal
             self._fail_pending(fatal)
@@ -351,10 +370,19 @@ class RoomsClient:
                 open_timeout=self._policy.open_timeout_s,
             )
         except InvalidStatus as exc:
-            raise HandshakeRefused(exc.response.status_code) from exc
+            response = exc.response
+            challenge = response.headers.get("WWW-Authenticate")
+            raise HandshakeRefused(response.status_code, challenge=challenge) from exc
         except InvalidURI:
             raise
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
+        except OSError as exc:
+            if _refused(exc):
+                raise ConnectionRefused(
+                    f"cannot connect to {self._url}: connection refused (is the server "
+                    "running, on this host and port?)"
+                ) from exc
+            raise ConnectionLost(f"cannot connect to {self._url}: {exc}") from exc
+        except (TimeoutError, InvalidHandshake) as exc:
             raise ConnectionLost(f"cannot connect to {self._url}: {exc}") from exc
 
     async def _serve(self, ws: ClientConnection) -> int | None:
@@ -427,6 +455,16 @@ class _Ids:
 
     def __contains__(self, request_id: object) -> bool:
         return request_id in self._active or request_id in self._finished
+
+
+def _refused(exc: OSError) -> bool:
+    """True when every address tried refused the connection (nothing listens)."""
+    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+        return True
+    # A name with several addresses (localhost: ::1 and 127.0.0.1) fails with
+    # one OSError listing each address's error, and no errno of its own.
+    codes = re.findall(r"\[Errno (\d+)\]", str(exc))
+    return bool(codes) and all(int(code) == errno.ECONNREFUSED for code in codes)
 
 
 def _with_query(url: str, **params: str) -> str:

@@ -4,6 +4,7 @@
     ├── ServerError         the server answered a request with an error frame
     ├── HandshakeRefused    the server refused the connection with an HTTP status
     ├── ConnectionLost      no connection, and none could be made within the attempts
+    │   └── ConnectionRefused   nothing listens at the address (first connection only)
     ├── ServerClosed        the server closed with a code that forbids reconnecting
     ├── ReplyTimeout        no reply to a request on any attempt
     ├── ProtocolError       the server sent what the contract does not allow
@@ -15,12 +16,14 @@ spent; a non-retryable one at once.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "ClientClosed",
     "ConnectionLost",
+    "ConnectionRefused",
     "ErrorCode",
     "HandshakeRefused",
     "ProtocolError",
@@ -82,12 +85,30 @@ class ServerError(RoomsClientError):
         )
 
 
-class HandshakeRefused(RoomsClientError):
-    """401 (token), 403 (Origin), 429 (too many connections of this user), 503 (full)."""
+# One auth-param of a challenge: name="quoted value" (RFC 9110 §11.2).
+_AUTH_PARAM = re.compile(r'([!#$%&\'*+.^_`|~\w-]+)\s*=\s*"((?:[^"\\]|\\.)*)"')
 
-    def __init__(self, status: int) -> None:
-        super().__init__(f"the server refused the handshake with HTTP {status}")
+
+class HandshakeRefused(RoomsClientError):
+    """401 (token), 403 (Origin), 429 (too many connections of this user), 503 (full).
+
+    With a 401 the server says why in ``WWW-Authenticate`` (``challenge``):
+    ``description`` reads "the token has expired" (get a fresh one), "the
+    token is invalid" or "the token's user is unknown"; ``error`` is
+    ``"invalid_token"`` when a token was sent, None when none was.
+    """
+
+    def __init__(self, status: int, *, challenge: str | None = None) -> None:
+        params = {
+            name.lower(): re.sub(r"\\(.)", r"\1", value)
+            for name, value in _AUTH_PARAM.findall(challenge or "")
+        }
+        self.error: str | None = params.get("error")
+        self.description: str | None = params.get("error_description")
+        why = f": {self.description}" if self.description else ""
+        super().__init__(f"the server refused the handshake with HTTP {status}{why}")
         self.status = status
+        self.challenge = challenge
 
     @property
     def retryable(self) -> bool:
@@ -101,6 +122,15 @@ class ConnectionLost(RoomsClientError):
     def __init__(self, message: str, close_code: int | None = None) -> None:
         super().__init__(message)
         self.close_code = close_code
+
+
+class ConnectionRefused(ConnectionLost):
+    """The first connection was refused outright, a few times in a row.
+
+    Nothing listens at that address (a wrong port, a server not started): it
+    is reported within seconds rather than after the whole backoff. Once a
+    connection has been made, a refusal is a restart and is retried as usual.
+    """
 
 
 class ServerClosed(RoomsClientError):

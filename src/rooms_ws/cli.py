@@ -34,6 +34,8 @@ from rooms_ws.secret import MIN_RECOMMENDED_BYTES, MissingSecret, jwt_secret
 from rooms_ws.settings import Settings, SettingsError, load_settings
 
 DEFAULT_TTL_S = 3600
+# A development token need not outlive a month; beyond, exp soon stops being a date.
+MAX_TTL_S = 30 * 24 * 3600
 EXIT_USAGE = 2
 
 
@@ -116,7 +118,13 @@ def _parser() -> argparse.ArgumentParser:
 
     token = verbs.add_parser("token", help="print a signed access token for a user")
     token.add_argument("user_id", type=_uuid, metavar="USER_ID")
-    token.add_argument("--ttl", type=_positive, default=DEFAULT_TTL_S, metavar="SECONDS")
+    token.add_argument(
+        "--ttl",
+        type=_ttl,
+        default=DEFAULT_TTL_S,
+        metavar="SECONDS",
+        help=f"validity, 1 to {MAX_TTL_S} (30 days; default {DEFAULT_TTL_S})",
+    )
     token.set_defaults(run=_token)
 
     try_ = verbs.add_parser("try", help="send one create_room to a running server")
@@ -136,6 +144,16 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _ttl(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if not 1 <= value <= MAX_TTL_S:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_TTL_S} seconds (30 days)")
     return value
 
 
@@ -223,7 +241,9 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
-    print(issue_token(jwt_secret(settings), UserId(args.user_id), args.ttl))
+    # Never a new secret here: a token signed with one the server does not
+    # know would only be refused later, with less said about why.
+    print(issue_token(jwt_secret(settings, create=False), UserId(args.user_id), args.ttl))
     return 0
 
 

@@ -45,6 +45,7 @@ from rooms_domain import CreateRoom, SecureCodeGenerator, SystemClock
 from rooms_ws.auth import TokenVerifier
 from rooms_ws.endpoint import Gateway
 from rooms_ws.origins import OriginPolicy
+from rooms_ws.rate_limit import KeyedBudget
 from rooms_ws.registry import ConnectionRegistry
 from rooms_ws.secret import jwt_secret
 from rooms_ws.session import SessionLimits, SessionServices
@@ -162,7 +163,7 @@ def _limits(settings: Settings) -> SessionLimits:
 
 
 def _verifier(settings: Settings) -> TokenVerifier:
-    return TokenVerifier(jwt_secret(settings))
+    return TokenVerifier(jwt_secret(settings), leeway_s=settings.jwt_leeway_seconds)
 
 
 class Container(containers.DeclarativeContainer):
@@ -209,6 +210,9 @@ class Container(containers.DeclarativeContainer):
             create_room=create_room,
             events=room_events,
             limits=providers.Callable(_limits, settings),
+            create_budget=providers.Singleton(
+                KeyedBudget, settings.provided.user_creates_per_minute
+            ),
         ),
         verifier=providers.Singleton(_verifier, settings),
         origins=providers.Singleton(OriginPolicy, settings.provided.effective_allowed_origins),

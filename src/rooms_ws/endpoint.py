@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket
 from rooms_domain.errors import StoreUnavailable
 from rooms_domain.model import UserId
 from rooms_ws import metrics
-from rooms_ws.auth import Identity, InvalidToken, TokenVerifier, token_from
+from rooms_ws.auth import Identity, InvalidToken, Rejection, TokenVerifier, token_from
 from rooms_ws.origins import OriginPolicy
 from rooms_ws.registry import ConnectionRegistry, Refusal
 from rooms_ws.session import Session, SessionServices
@@ -46,10 +46,19 @@ class Gateway:
 
 
 class Refused(Exception):
-    def __init__(self, refusal: Refusal, reason: str) -> None:
+    def __init__(self, refusal: Refusal, reason: str, rejection: Rejection | None = None) -> None:
         super().__init__(reason)
         self.refusal = refusal
-        self.reason = reason
+        self.reason = reason  # for the log
+        self.rejection = rejection  # for the client, with a 401
+
+    def headers(self) -> dict[str, str]:
+        if self.rejection is None:
+            return {}
+        # RFC 6750 §3: a request without any token gets the challenge with no
+        # error code; a token that was refused gets "invalid_token".
+        error = "" if self.rejection is Rejection.MISSING else 'error="invalid_token", '
+        return {"WWW-Authenticate": f'Bearer {error}error_description="{self.rejection}"'}
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -63,9 +72,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             "handshake refused",
             extra={"status": int(refused.refusal), "reason": refused.reason, "client": client},
         )
-        headers = {"WWW-Authenticate": "Bearer"} if refused.refusal is Refusal.UNAUTHORIZED else {}
         await websocket.send_denial_response(
-            Response(status_code=int(refused.refusal), headers=headers)
+            Response(status_code=int(refused.refusal), headers=refused.headers())
         )
         return
     session: Session | None = None
@@ -109,7 +117,7 @@ async def _admit(websocket: WebSocket, gateway: Gateway) -> Identity:
     try:
         identity = gateway.verifier.verify(token_from(websocket.headers, websocket.query_params))
     except InvalidToken as exc:
-        raise Refused(Refusal.UNAUTHORIZED, str(exc)) from None
+        raise Refused(Refusal.UNAUTHORIZED, str(exc), exc.rejection) from None
     try:
         exists = await gateway.user_exists(identity.user_id)
     except StoreUnavailable as exc:
@@ -122,7 +130,7 @@ async def _admit(websocket: WebSocket, gateway: Gateway) -> Identity:
         logger.warning("user lookup failed at handshake", exc_info=True)
         raise Refused(Refusal.SERVER_FULL, "user lookup failed") from None
     if not exists:
-        raise Refused(Refusal.UNAUTHORIZED, "sub is not a user")
+        raise Refused(Refusal.UNAUTHORIZED, "sub is not a user", Rejection.UNKNOWN_USER)
     refusal = gateway.registry.reserve(identity.user_id)
     if refusal is not None:
         raise Refused(refusal, "connection cap reached")

@@ -93,6 +93,9 @@ INTERNAL = WireError(ErrorCode.INTERNAL_ERROR, "the server failed; nothing was c
 # Refusals the session decides itself, before any use case runs.
 RATE_LIMITED = WireError(ErrorCode.RATE_LIMITED, "too many messages; slow down and retry")
 UNKNOWN_TYPE = WireError(ErrorCode.UNKNOWN_TYPE, "this type of request is not known")
+CREATES_LIMITED = WireError(
+    ErrorCode.RATE_LIMITED, "too many rooms created in the last minute; retry later"
+)
 
 
 def to_wire(exc: BaseException) -> WireError:

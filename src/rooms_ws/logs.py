@@ -1,8 +1,14 @@
-"""Logging: JSON lines on stderr, and no query string ever (it may hold a token).
+"""Logging: JSON lines on stderr, and no credential or payload ever, at any level.
 
 uvicorn writes the request path *with* its query string in its WebSocket
-lines ("WebSocket /ws?access_token=..." [accepted]); the filter cuts every
+lines ("WebSocket /ws?access_token=..." [accepted]); one filter cuts every
 query string out of every record's arguments before any handler sees it.
+
+At debug level the WebSocket library traces the handshake header by header,
+``Authorization: Bearer <token>`` included, and every frame with the start
+and end of its payload; another filter blanks those values and frame
+payloads. Both sit on the handler, so they hold for every logger, whatever
+its name or level.
 """
 
 from __future__ import annotations
@@ -30,6 +36,52 @@ class RedactQueryStrings(logging.Filter):
             )
         if isinstance(record.msg, str) and "access_token=" in record.msg:
             record.msg = _QUERY.sub("", record.msg)
+        return True
+
+
+# A value that may be a credential: a bearer token, or anything shaped like a JWT.
+# (RFC 6750's b64token; not an auth-param such as error="..." of a challenge.)
+_BEARER = re.compile(r'(?i)\bbearer\s+(?![\w-]+=")[\w\-.~+/]+=*')
+_JWT = re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*")
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+REDACTED = "[redacted]"
+
+
+def _scrub_text(text: str) -> str:
+    if "eyJ" in text or "earer" in text or "EARER" in text:
+        return _JWT.sub(REDACTED, _BEARER.sub("Bearer " + REDACTED, text))
+    return text
+
+
+def _scrub(arg: object) -> object:
+    if isinstance(arg, str):
+        return _scrub_text(arg)
+    opcode = getattr(arg, "opcode", None)
+    data = getattr(arg, "data", None)
+    if opcode is not None and isinstance(data, bytes | bytearray | memoryview):
+        # A websockets Frame, whose str() shows its payload: what a client
+        # sent is its business, not the log's; its kind and size are enough.
+        return f"{getattr(opcode, 'name', opcode)} [{len(data)} bytes]"
+    return arg
+
+
+class RedactCredentials(logging.Filter):
+    """Header values that carry credentials, bearer tokens and frame payloads, blanked.
+
+    The library's header lines are ``"< %s: %s" % (name, value)``; a name in
+    :data:`_SECRET_HEADERS` loses its value whatever it looks like (a token
+    that is not a JWT is still a credential).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args:
+            if len(args) == 2 and isinstance(args[0], str) and args[0].lower() in _SECRET_HEADERS:
+                record.args = (args[0], REDACTED)
+            else:
+                record.args = tuple(_scrub(arg) for arg in args)
+        if isinstance(record.msg, str):
+            record.msg = _scrub_text(record.msg)
         return True
 
 
@@ -125,6 +177,7 @@ def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {
             "redact": {"()": "rooms_ws.logs.RedactQueryStrings"},
+            "credentials": {"()": "rooms_ws.logs.RedactCredentials"},
             "denials": {"()": "rooms_ws.logs.DropDenialNoise"},
             "duplicates": {"()": "rooms_ws.logs.DropDuplicateConnectionLines"},
         },
@@ -137,7 +190,7 @@ def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": fmt,
-                "filters": ["redact", "denials", "duplicates"],
+                "filters": ["redact", "credentials", "denials", "duplicates"],
             }
         },
         "loggers": {

@@ -74,6 +74,11 @@ class Outbox:
     def closing(self) -> bool:
         return self._close_code is not None or self._abandoned
 
+    @property
+    def close_code(self) -> int | None:
+        """The code this side decided to close with, whether or not it could be sent."""
+        return None if self._close_code is None else int(self._close_code)
+
     def offer(self, text: str) -> bool:
         """Queue a frame without waiting; a full queue closes the connection (4009)."""
         if self.closing:

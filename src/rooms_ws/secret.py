@@ -5,6 +5,10 @@ secret is generated on first use and kept in ``ROOMS_DATA_DIR/jwt-secret``
 (mode 0600), so ``rooms token`` signs what a running ``rooms serve`` accepts
 without any setting. Against an external database there is no such file to
 trust: the secret must be given.
+
+Only ``serve`` creates the file. ``rooms token`` run from another directory
+(another ``./.rooms-data``) would otherwise invent a second secret and print
+a token that the running server refuses, without a word.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ class MissingSecret(RuntimeError):
     """ROOMS_JWT_SECRET is required with an external database."""
 
 
-def jwt_secret(settings: Settings) -> str:
+def jwt_secret(settings: Settings, *, create: bool = True) -> str:
+    """The secret in force; ``create=False`` refuses rather than make a new one."""
     if settings.jwt_secret is not None:
         return settings.jwt_secret.get_secret_value()
     if not settings.embedded_database:
@@ -31,7 +36,14 @@ def jwt_secret(settings: Settings) -> str:
             "ROOMS_JWT_SECRET is not set: it is required when ROOMS_DATABASE_URL is set "
             "(only the embedded database may use a generated secret)"
         )
-    return _stored_secret(Path(settings.data_dir) / SECRET_FILE)
+    path = Path(settings.data_dir) / SECRET_FILE
+    if not create and not path.exists():
+        raise MissingSecret(
+            f"no JWT secret at {path.absolute()}: it is made by the first `rooms serve` "
+            "on embedded services. Run this command where the server runs, or set "
+            "ROOMS_DATA_DIR to the server's data directory (or ROOMS_JWT_SECRET to its secret)"
+        )
+    return _stored_secret(path)
 
 
 def _stored_secret(path: Path) -> str:

@@ -27,10 +27,17 @@ from typing import Any, ClassVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from rooms_domain import CreateRoom, CreateRoomCommand, RoomEvents, RoomId, Subscription
+from rooms_domain import CreateRoom, CreateRoomCommand, RoomEvents, RoomId, Subscription, UserId
 from rooms_ws import metrics
 from rooms_ws.auth import Identity
-from rooms_ws.errors import RATE_LIMITED, UNKNOWN_TYPE, CloseCode, is_expected, to_wire
+from rooms_ws.errors import (
+    CREATES_LIMITED,
+    RATE_LIMITED,
+    UNKNOWN_TYPE,
+    CloseCode,
+    is_expected,
+    to_wire,
+)
 from rooms_ws.messages import (
     CREATE_ROOM,
     CREATE_ROOM_OK,
@@ -44,7 +51,7 @@ from rooms_ws.messages import (
     reply,
 )
 from rooms_ws.outbox import Outbox
-from rooms_ws.rate_limit import TokenBucket
+from rooms_ws.rate_limit import KeyedBudget, TokenBucket
 
 logger = logging.getLogger("rooms_ws.session")
 request_log = logging.getLogger("rooms_ws.requests")
@@ -67,6 +74,8 @@ class SessionServices:
     create_room: CreateRoom
     events: RoomEvents
     limits: SessionLimits
+    # Creates per user per minute, across all the user's sockets on this process.
+    create_budget: KeyedBudget[UserId]
 
 
 TOO_LARGE_CLOSE_REASON = "frame too large"
@@ -162,7 +171,10 @@ class Session:
             else:
                 self._outbox.close(CloseCode.NORMAL, flush=True)
             await self._outbox.finish()
-        return self._outbox.close_code_sent or self.client_close_code
+        # A close that could not be delivered (the client reads nothing, not
+        # even the close frame) still ended the connection for that reason.
+        outbox = self._outbox
+        return outbox.close_code_sent or self.client_close_code or outbox.close_code
 
     async def _read_loop(self) -> None:
         receive = self._ws.receive
@@ -241,8 +253,20 @@ class Session:
         command = CreateRoomCommand.from_payload(
             self._identity.user_id, envelope.request_uuid, envelope.payload
         )
-        outcome = await self._services.create_room.run(command)
-        if not outcome.replayed:
+        budget = self._services.create_budget
+        if not budget.take(self._identity.user_id):
+            raise FrameRejected(CREATES_LIMITED, envelope.request_id)
+        # Only a room made costs budget: a replay (a client re-following its
+        # rooms after a reconnection replays every create) or a failure the
+        # client is told to retry (unavailable, request_in_progress) does not.
+        try:
+            outcome = await self._services.create_room.run(command)
+        except BaseException:
+            budget.give_back(self._identity.user_id)
+            raise
+        if outcome.replayed:
+            budget.give_back(self._identity.user_id)
+        else:
             metrics.CODE_DRAWS.observe(outcome.code_draws)
         if outcome.live_state_missed:
             metrics.LIVE_STATE_MISSES.inc()

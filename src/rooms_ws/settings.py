@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # Not ROOMS_HOST: a server exposed on 0.0.0.0 keeps its metrics private.
     metrics_host: str = "127.0.0.1"
+    # create_room requests one user may make per minute on one process (any sockets).
+    user_creates_per_minute: int = Field(default=30, ge=1, le=1_000_000)
+    # Clock skew allowed between the token issuer and this server, on exp, iat and nbf.
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=3600)
 
     # --- internal tunables ------------------------------------------------
     max_code_draws: int = Field(default=8, ge=1, le=1000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,6 +39,12 @@ def log_records(text: str) -> list[dict[str, Any]]:
     return records
 
 
+# The header form of a credential, whoever's it is (a token no test issued
+# included): "Bearer " and a value, not blanked by the server's log filter.
+# (Not an auth-param of a challenge: Bearer error="invalid_token".)
+BEARER_VALUE = re.compile(r"(?i)\bbearer\s+(?!\[redacted\])(?![\w-]+=)[\w\-.~+/]{16,}")
+
+
 def token_signature(token: str) -> str:
     """The part of a JWT that makes it a credential: whoever logs it can replay it."""
     return token.rsplit(".", 1)[-1]
@@ -47,6 +54,7 @@ def assert_log_clean(text: str, *, tokens: list[str], markers: list[str]) -> Non
     """No token signature and no marker (a string only ever sent inside payloads) in ``text``."""
     for token in tokens:
         assert token_signature(token) not in text, "a token signature reached the log"
+    assert not BEARER_VALUE.search(text), "a bearer token reached the log"
     for marker in markers:
         assert marker not in text, f"a payload marker reached the log: {marker!r}"
 
@@ -62,5 +70,7 @@ def leaks_in(logs: Iterable[Path], *, tokens: list[str], markers: list[str]) -> 
             continue  # a server that never started
         if any(signature in text for signature in signatures):
             leaks.append(f"{path}: a token signature")
+        if BEARER_VALUE.search(text):
+            leaks.append(f"{path}: a bearer token")
         leaks.extend(f"{path}: marker {m!r}" for m in markers if m in text)
     return leaks

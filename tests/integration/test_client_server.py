@@ -109,6 +109,17 @@ async def test_browser_style_auth_and_a_refused_token(
         async with RoomsClient.connect(server.url, token_for(user, secret="x" * 48)):
             pass
     assert refused.value.status == 401
+    assert refused.value.error == "invalid_token"
+    assert refused.value.description == "the token is invalid"
+    with pytest.raises(HandshakeRefused) as expired:
+        async with RoomsClient.connect(server.url, token_for(user, ttl_s=-120)):
+            pass
+    assert expired.value.description == "the token has expired"
+    assert "the token has expired" in str(expired.value)
+    with pytest.raises(HandshakeRefused) as nobody:
+        async with RoomsClient.connect(server.url, token_for(uuid.uuid4()), auth="query"):
+            pass
+    assert nobody.value.description == "the token's user is unknown"
     assert len(await rooms_of(database_url, user)) == 1
 
 

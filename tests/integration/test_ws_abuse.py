@@ -114,7 +114,7 @@ class ShiftedTime:
 async def test_a_frame_arriving_after_expiry_is_not_processed(
     start_memory_server: StartMemoryServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = await start_memory_server()
+    server = await start_memory_server(jwt_leeway_seconds=0)
     user = server.add_user()
     clock = ShiftedTime()
     fake = types.SimpleNamespace(time=clock.time, perf_counter=clock.perf_counter)

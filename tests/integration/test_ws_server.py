@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import jwt
 import pytest
 import redis.asyncio as aioredis
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus
 
 from tests.contracts.live_state import META_FIELDS
 from tests.integration.fullstack import add_user
+from tests.integration.server_probe import assert_log_clean
 from tests.integration.server_process import (
     ServerProcess,
     fetch,
@@ -24,7 +29,9 @@ from tests.integration.server_process import (
 )
 from tests.integration.ws_support import (
     INVALID_PAYLOADS,
+    ISSUED_TOKENS,
     MALFORMED_FRAMES,
+    PAYLOAD_MARKER,
     SECRET,
     ask,
     client,
@@ -42,7 +49,15 @@ def server(
     module_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     cwd = tmp_path_factory.mktemp("server")
-    env = server_env(module_database_url, redis_url, cwd / "data", ROOMS_ALLOWED_ORIGINS=ORIGIN)
+    # At debug level, where every library says the most: the log sweep at the
+    # end of this module (and of the run) must still find no token and no payload.
+    env = server_env(
+        module_database_url,
+        redis_url,
+        cwd / "data",
+        ROOMS_ALLOWED_ORIGINS=ORIGIN,
+        ROOMS_LOG_LEVEL="debug",
+    )
     running = ServerProcess(env, cwd)
     try:
         yield running.wait_ready()
@@ -78,13 +93,11 @@ class TestHandshake:
     async def test_refusals(
         self, server: ServerProcess, make_user: Any, module_database_url: str
     ) -> None:
-        import jwt
-
         user = await make_user()
         url = server.url
         assert await refusal_status(url, None) == 401
         assert await refusal_status(url, "not-a-jwt") == 401
-        assert await refusal_status(url, token_for(user, ttl_s=-10)) == 401
+        assert await refusal_status(url, token_for(user, ttl_s=-120)) == 401
         assert await refusal_status(url, token_for(user, secret="x" * 48)) == 401
         no_sub = jwt.encode({"exp": 4102444800}, SECRET, algorithm="HS256")
         assert await refusal_status(url, no_sub) == 401
@@ -93,6 +106,60 @@ class TestHandshake:
         assert await refusal_status(url, token_for(user), origin=ORIGIN) is None
         assert await refusal_status(url, token_for(user), via_query=True) is None
         assert await written_by(module_database_url, user) == (0, 0)
+
+    async def test_a_refusal_says_why_in_www_authenticate(
+        self, server: ServerProcess, make_user: Any
+    ) -> None:
+        user = await make_user()
+        invalid = 'Bearer error="invalid_token", error_description="the token is invalid"'
+        cases = [
+            (None, 'Bearer error_description="no token was sent'),
+            (
+                token_for(user, ttl_s=-120),
+                'Bearer error="invalid_token", error_description="the token has expired"',
+            ),
+            (token_for(user, secret="x" * 48), invalid),
+            ("not-a-jwt", invalid),
+            (
+                token_for(uuid.uuid4()),
+                'Bearer error="invalid_token", error_description="the token\'s user is unknown"',
+            ),
+        ]
+        for token, challenge in cases:
+            status, headers = await refusal(server.url, token)
+            assert status == 401
+            assert headers["WWW-Authenticate"].startswith(challenge), headers
+        status, headers = await refusal(server.url, token_for(user), origin="https://evil.example")
+        assert status == 403 and "WWW-Authenticate" not in headers
+
+    async def test_a_clock_a_little_ahead_or_behind_is_forgiven(
+        self, server: ServerProcess, make_user: Any
+    ) -> None:
+        user = await make_user()
+        now = time.time()
+        for claims in (
+            {"iat": now + 2, "exp": now + 600},  # issued by a clock 2 s ahead
+            {"nbf": now + 10, "exp": now + 600},
+            {"exp": now - 10},  # expired 10 s ago, by a clock 10 s behind
+        ):
+            token = signed({"sub": str(user), **claims})
+            assert await refusal_status(server.url, token) is None, claims
+        for claims in ({"iat": now + 120, "exp": now + 600}, {"exp": now - 120}):
+            assert await refusal_status(server.url, signed({"sub": str(user), **claims})) == 401
+
+    async def test_time_claims_that_are_not_sane_numbers_are_401_not_500(
+        self, server: ServerProcess, make_user: Any
+    ) -> None:
+        user = str(await make_user())
+        for claims in (
+            {"exp": 10**400},
+            {"exp": "4102444800"},
+            {"exp": 4102444800, "iat": "0"},
+            {"exp": 4102444800, "nbf": 10**400},
+            {"exp": True},
+        ):
+            assert await refusal_status(server.url, signed({"sub": user, **claims})) == 401
+        assert "Traceback" not in server.log()
 
     async def test_per_user_cap(self, server: ServerProcess, make_user: Any) -> None:
         user = await make_user()
@@ -111,6 +178,21 @@ async def test_a_frame_over_65536_bytes_closes_with_1009(
     assert await written_by(module_database_url, user) == (0, 0)
     async with client(server.url, token_for(user)) as ws:  # the server carries on
         assert (await ask(ws, {"type": "x", "request_id": str(uuid.uuid4())}))["type"] == "error"
+
+
+def signed(claims: dict[str, Any]) -> str:
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    ISSUED_TOKENS.append(token)
+    return token
+
+
+async def refusal(url: str, token: str | None, **kw: Any) -> tuple[int, Headers]:
+    """The status and headers of a refused handshake."""
+    try:
+        async with client(url, token, **kw):
+            raise AssertionError("the handshake was accepted")
+    except InvalidStatus as exc:
+        return exc.response.status_code, exc.response.headers
 
 
 def contextlib_stack(url: str, token: str, n: int) -> Any:
@@ -331,6 +413,12 @@ def contextlib_many(url: str, users: list[uuid.UUID]) -> Any:
 
 def test_logs_hold_no_token_and_no_payload(server: ServerProcess) -> None:
     log = server.log()
+    # The server ran at debug level and traced headers and frames (the library
+    # writes each header and a preview of each frame there): blanked.
+    assert '"level":"debug"' in log
+    assert "< authorization: [redacted]" in log
+    assert "< TEXT [" in log
+    assert_log_clean(log, tokens=ISSUED_TOKENS, markers=[PAYLOAD_MARKER])
     assert "access_token" not in log
     assert "eyJ" not in log  # every JWT starts with a base64 '{"'
     assert "ruleset_config" not in log and "deck" not in log

@@ -81,6 +81,7 @@ class FakeServer:
     url: str = ""
     script: list[Action] = field(default_factory=list)
     refusals: list[int] = field(default_factory=list)
+    challenge: str | None = None  # WWW-Authenticate of a refusal, if any
     frames: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     handshakes: list[Request] = field(default_factory=list)
     sockets: list[ServerConnection] = field(default_factory=list)
@@ -107,7 +108,10 @@ class FakeServer:
         self.handshakes.append(request)
         if self.refusals:
             status = self.refusals.pop(0)
-            return connection.respond(status, "refused\n")
+            response = connection.respond(status, "refused\n")
+            if self.challenge is not None:
+                response.headers["WWW-Authenticate"] = self.challenge
+            return response
         return None
 
     async def _handler(self, ws: ServerConnection) -> None:

@@ -8,6 +8,8 @@ asserts a duration.
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 
 from rooms_client import (
     ConnectionLost,
+    ConnectionRefused,
     CreateRoomOk,
     HandshakeRefused,
     RetryPolicy,
@@ -222,9 +225,76 @@ async def test_a_server_that_stays_full_is_given_up_on(server: FakeServer) -> No
 async def test_no_server_at_all() -> None:
     async with fake_server() as gone:
         url = gone.url
-    with pytest.raises(ConnectionLost):
+    with pytest.raises(ConnectionLost):  # a ConnectionRefused
         async with RoomsClient.connect(url, "t", policy=FAST):
             pass
+
+
+async def test_a_refused_token_says_why(server: FakeServer) -> None:
+    server.refusals = [401]
+    server.challenge = 'Bearer error="invalid_token", error_description="the token has expired"'
+    with pytest.raises(HandshakeRefused) as raised:
+        async with connect(server):
+            pass
+    refused = raised.value
+    assert (refused.status, refused.error) == (401, "invalid_token")
+    assert refused.description == "the token has expired"
+    assert str(refused).endswith("HTTP 401: the token has expired")
+    assert refused.challenge == server.challenge
+
+
+def test_a_challenge_is_read_as_auth_params() -> None:
+    refused = HandshakeRefused(
+        401, challenge='Bearer realm="rooms", ERROR_DESCRIPTION="a \\"quoted\\" word"'
+    )
+    assert refused.description == 'a "quoted" word' and refused.error is None
+    bare = HandshakeRefused(403)
+    assert (bare.description, bare.error, str(bare)) == (
+        None,
+        None,
+        "the server refused the handshake with HTTP 403",
+    )
+
+
+async def test_nothing_listening_is_reported_within_seconds_with_a_line_per_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with fake_server() as gone:
+        port = gone.url.split(":")[2].split("/")[0]
+    policy = RetryPolicy()  # the defaults: 8 attempts, about 17 s of backoff in all
+    caplog.set_level(logging.WARNING, logger="rooms_client")
+    started = time.monotonic()
+    # localhost may stand for two addresses (::1 and 127.0.0.1): both refuse.
+    for url in (f"ws://127.0.0.1:{port}/ws", f"ws://localhost:{port}/ws"):
+        caplog.clear()
+        with pytest.raises(ConnectionRefused) as raised:
+            async with RoomsClient.connect(url, "t", policy=policy):
+                pass
+        assert "connection refused" in str(raised.value)
+        retries = [
+            r for r in caplog.records if r.name == "rooms_client" and "retrying" in r.message
+        ]
+        assert len(retries) == policy.refused_attempts - 1
+        assert "attempt 1 of 3 failed" in retries[0].message
+    # Generous: the whole backoff would be over 15 s for each URL.
+    assert time.monotonic() - started < 12
+
+
+async def test_after_a_first_connection_a_refusal_is_a_restart_and_retried_in_full(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="rooms_client")
+    async with fake_server() as fake:
+        client = RoomsClient(fake.url, "t", policy=FAST)
+        await client.start()
+    # The server went away (closing its sockets with 1001): the client tries
+    # again as many times as its policy allows, logging each failure.
+    with pytest.raises(ConnectionRefused):
+        async for _ in client.room_events():
+            pass
+    await client.aclose()
+    retries = [r for r in caplog.records if r.name == "rooms_client" and "retrying" in r.message]
+    assert len(retries) == FAST.attempts - 1 > FAST.refused_attempts - 1
 
 
 async def test_a_drop_while_idle_is_repaired_before_the_next_request(server: FakeServer) -> None:

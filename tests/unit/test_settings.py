@@ -93,3 +93,36 @@ def test_external_database_needs_a_secret() -> None:
         jwt_secret(Settings(database_url="postgresql://db/rooms"))
     given = Settings(database_url="postgresql://db/rooms", jwt_secret="s" * 40)
     assert jwt_secret(given) == "s" * 40
+
+
+def test_create_budget_and_jwt_leeway_defaults() -> None:
+    s = load_settings()
+    assert s.user_creates_per_minute == 30
+    assert s.jwt_leeway_seconds == 30
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ROOMS_USER_CREATES_PER_MINUTE", "0"),
+        ("ROOMS_USER_CREATES_PER_MINUTE", "many"),
+        ("ROOMS_JWT_LEEWAY_SECONDS", "-1"),
+        ("ROOMS_JWT_LEEWAY_SECONDS", "1e400"),
+    ],
+)
+def test_budget_and_leeway_errors_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
+
+
+def test_a_missing_embedded_secret_is_not_invented_on_request(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "elsewhere")
+    with pytest.raises(MissingSecret, match="ROOMS_DATA_DIR") as refused:
+        jwt_secret(settings, create=False)
+    assert str(tmp_path / "elsewhere" / "jwt-secret") in str(refused.value)
+    assert not (tmp_path / "elsewhere").exists()
+    made = jwt_secret(settings)  # as serve does
+    assert jwt_secret(settings, create=False) == made
