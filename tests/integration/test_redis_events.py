@@ -8,20 +8,28 @@ guards, never timings.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
+from starlette.websockets import WebSocket
 
 from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from rooms_adapters.redis_errors import EventsSkipped, EventsUnavailable
 from rooms_adapters.redis_events import RedisRoomEvents, RoomSubscription
 from rooms_domain import RoomId
+from rooms_ws.auth import Identity
+from rooms_ws.session import Session, SessionLimits, SessionServices
 from tests.contracts.room_events import Inbox
 from tests.contracts.support import eventually
 from tests.integration.redis_support import admin_client, pubsub_connections, subscribers
+from tests.unit.fake_socket import FakeSocket
+from tests.unit.harness import make_harness
 
 pytestmark = pytest.mark.integration
 
@@ -314,3 +322,61 @@ async def test_concurrent_joins_and_leaves_leave_the_server_matching_local_liste
             await sub.close()
     for room in rooms:
         await until_subscribers(redis_url, room, 0)
+
+
+async def test_an_event_burst_a_socket_cannot_take_closes_it_with_4009(
+    redis_url: str, buses: Buses
+) -> None:
+    # The acceptance case: events reach the socket through its outbox only,
+    # so a burst beyond the outbox closes that socket with 4009. (With a
+    # queue per subscription in front, sized like the outbox, a burst read in
+    # one go overflowed that queue first: the socket was silently
+    # unsubscribed, and left open and deaf.)
+    bus = await buses.start(redis_url)
+    assert await bus.wait_connected(RECOVERY_S)
+    harness = make_harness()
+    services = SessionServices(
+        create_room=harness.create_room,
+        events=bus,
+        limits=SessionLimits(
+            max_message_bytes=65536,
+            rate_per_second=1000.0,
+            rate_burst=1000,
+            rate_abuse_strikes=100,
+            outbox_size=16,
+            send_timeout_s=0.2,
+            max_followed_rooms=64,
+        ),
+    )
+    socket = FakeSocket()
+    identity = Identity(user_id=harness.add_user(), expires_at=time.time() + 3600)
+    session = Session(cast(WebSocket, socket), identity, services)
+    task = asyncio.create_task(session.run())
+    try:
+        socket.says(
+            {
+                "type": "create_room",
+                "request_id": str(uuid.uuid4()),
+                "payload": {"ruleset_id": "classic"},
+            }
+        )
+        await eventually(lambda: len(socket.frames) == 1)
+        room = json.loads(socket.frames[0])["payload"]["room_id"]
+        socket.reading.clear()  # the client stops reading
+        admin = admin_client(redis_url)
+        try:
+            async with admin.pipeline(transaction=False) as pipe:  # one burst, one read
+                for i in range(64):
+                    pipe.publish(f"room:{room}:events", f'{{"type":"e{i}"}}')
+                await pipe.execute()
+        finally:
+            await admin.aclose()
+        await eventually(lambda: session.closing, within_s=RECOVERY_S)
+        socket.reading.set()
+        async with asyncio.timeout(RECOVERY_S):
+            assert await task == 4009
+        assert socket.close_codes == [4009]
+        await until_subscribers(redis_url, RoomId(uuid.UUID(room)), 0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
