@@ -23,6 +23,7 @@ from rooms_domain import CreateRoom, RoomId
 from rooms_ws.auth import Identity
 from rooms_ws.errors import CloseCode
 from rooms_ws.session import Session, SessionLimits, SessionServices
+from rooms_ws.settings import Settings, SettingsError, load_settings
 from tests.contracts.support import eventually
 from tests.unit.fake_socket import FakeSocket
 from tests.unit.harness import make_harness
@@ -198,3 +199,13 @@ async def test_following_one_room_too_many_drops_the_least_recently_followed(
     await conn.events.publish(second, '{"type":"lost"}')
     fourth = await conn.create()
     assert [conn.follows(r) for r in (first, third, fourth)] == [False, True, True]
+
+
+def test_the_cap_is_rooms_max_followed_rooms_default_64(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROOMS_MAX_FOLLOWED_ROOMS", raising=False)
+    assert Settings(_env_file=None).max_followed_rooms == 64  # type: ignore[call-arg]
+    monkeypatch.setenv("ROOMS_MAX_FOLLOWED_ROOMS", "3")
+    assert Settings(_env_file=None).max_followed_rooms == 3  # type: ignore[call-arg]
+    monkeypatch.setenv("ROOMS_MAX_FOLLOWED_ROOMS", "0")
+    with pytest.raises(SettingsError, match="ROOMS_MAX_FOLLOWED_ROOMS"):
+        load_settings(_env_file=None)
