@@ -35,6 +35,7 @@ async def test_a_client_that_stops_reading_its_room_events_is_closed_with_4009(
     server = await start_server(servers, env)
     user = await add_user(database_url)
     admin = admin_client(redis_url)
+    room = None
     try:
         async with client(server.url, token_for(user), max_queue=4) as ws:
             room = (await ask(ws, create_room()))["payload"]["room_id"]
@@ -53,4 +54,6 @@ async def test_a_client_that_stops_reading_its_room_events_is_closed_with_4009(
             assert closed, "the server kept the slow socket subscribed"
             assert await close_code(ws, within_s=30) == 4009
     finally:
+        if room is not None:  # the server wrote its live view on this Redis
+            await admin.delete(f"room:{room}:meta", f"room:{room}:seats")
         await admin.aclose()
