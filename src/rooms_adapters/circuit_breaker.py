@@ -2,6 +2,7 @@
 
     CLOSED --failure--> OPEN --open_for_s elapsed, one caller admitted--> HALF_OPEN
     HALF_OPEN --success--> CLOSED;  HALF_OPEN --failure--> OPEN (the wait starts again)
+    any --reset (the dependency was seen answering some other way)--> CLOSED
 
 While OPEN, and while the single HALF_OPEN trial is running, every other call
 is refused at once: callers of a sick cache should not queue up behind it. A
@@ -68,6 +69,10 @@ class CircuitBreaker:
         """
         if self._state is BreakerState.HALF_OPEN:
             self._state = BreakerState.OPEN  # the wait has already elapsed
+
+    def reset(self) -> None:
+        """Close now: the owner saw the dependency answer by other means (say, a reconnection)."""
+        self._state = BreakerState.CLOSED
 
     def record_failure(self) -> None:
         self.failures += 1

@@ -1,23 +1,22 @@
-"""Local delivery of room events: one bounded queue and one task per listener.
+"""Local delivery of room events: each message straight to each listener of its room.
 
-The task that reads the shared Redis connection must never wait on a
-listener, or one slow WebSocket would hold back every room of the process.
-It only *offers* each message to each listener's queue, which never blocks.
+The task that reads the shared Redis connection (one per process) calls
+:meth:`Fanout.deliver`, which calls every listener of the room in turn. A
+listener is a plain function that must not block: the WebSocket server's one
+offers the frame to its connection's outbox, the only queue on the way, and
+that outbox closes its connection with 4009 when it is full (see
+``docs/protocol.md``, close codes). So a slow client costs its own connection
+and never holds back the reader, and following a room costs no task.
 
-Slow-listener policy: a listener whose queue is full (``queue_size`` messages
-not yet taken) is disconnected, not fed with gaps. Its subscription closes,
-the messages still queued for it and the one that did not fit are counted in
-``dropped``, and its ``on_overflow`` callback (if any) is called once so the
-owner can close the client (the WebSocket server uses close code 4009). A
-client that silently missed events would show a wrong lobby; one that is
-told to reconnect reloads the state.
+A listener that refuses a message (returns False: its connection is
+closing) is counted in ``dropped``; one that raises is logged and counted,
+and keeps its subscription.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, KeysView
 from dataclasses import dataclass
 
 from rooms_domain.model import RoomId
@@ -25,16 +24,13 @@ from rooms_domain.ports import Listener
 
 logger = logging.getLogger(__name__)
 
-OverflowCallback = Callable[[], None]
-
 
 @dataclass
 class EventBusStats:
     """Cumulative counters and the connection state, for metrics."""
 
-    delivered: int = 0  # listener calls that returned normally
-    dropped: int = 0  # messages a disconnected slow listener never got
-    slow_listeners: int = 0  # listeners disconnected because their queue overflowed
+    delivered: int = 0  # messages a listener accepted
+    dropped: int = 0  # messages a listener refused (its connection was closing)
     listener_errors: int = 0  # listener calls that raised (the listener stays)
     undecodable: int = 0  # payloads that were not UTF-8, skipped
     reconnects: int = 0  # connections re-established after one was lost
@@ -44,87 +40,75 @@ class EventBusStats:
 class RoomSubscription:
     """One listener of one room. Implements ``rooms_domain.Subscription``."""
 
+    __slots__ = ("_release", "closed", "listener", "room_id")
+
     def __init__(
         self,
         room_id: RoomId,
         listener: Listener,
-        *,
-        queue_size: int,
-        stats: EventBusStats,
         release: Callable[[RoomSubscription], Awaitable[None]],
-        detach: Callable[[RoomSubscription], None],
-        on_overflow: OverflowCallback | None = None,
     ) -> None:
-        if queue_size < 1:
-            raise ValueError("queue_size must be at least 1")
         self.room_id = room_id
+        self.listener = listener
         self.closed = False
-        self.overflowed = False
-        self._listener = listener
-        self._stats = stats
         self._release = release
-        self._detach = detach
-        self._on_overflow = on_overflow
-        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
-        self._task = asyncio.create_task(self._drain(), name=f"room-events-listener:{room_id}")
-
-    def offer(self, message: str) -> None:
-        """Queue a message for the listener; never waits."""
-        if self.closed:
-            return
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self._overflow()
 
     async def close(self) -> None:
-        """Stop delivering; messages still queued are discarded. Safe to call twice."""
+        """Stop delivering; safe to call twice."""
         if self.closed:
             return
-        self._stop()
+        self.closed = True
         await self._release(self)
 
-    async def wait_stopped(self) -> None:
-        """Wait until the delivery task has finished (after :meth:`close`)."""
-        await asyncio.gather(self._task, return_exceptions=True)
 
-    def _overflow(self) -> None:
-        dropped = self._queue.qsize() + 1
-        self._stats.dropped += dropped
-        self._stats.slow_listeners += 1
-        self.overflowed = True
-        logger.warning(
-            "room events listener too slow, disconnected (room %s, %d messages dropped)",
-            self.room_id,
-            dropped,
-            extra={"room_id": str(self.room_id)},
-        )
-        self._stop()
-        # The reader task calls this: it must not wait for the UNSUBSCRIBE.
-        self._detach(self)
-        if self._on_overflow is not None:
+class Fanout:
+    """The local listeners of each room, by a key per room (the bus's channel name)."""
+
+    def __init__(self, stats: EventBusStats) -> None:
+        self._stats = stats
+        # Dicts as ordered sets: delivery in subscription order, O(1) removal.
+        self._listeners: dict[str, dict[RoomSubscription, None]] = {}
+
+    def keys(self) -> KeysView[str]:
+        """A live view of the rooms with at least one listener."""
+        return self._listeners.keys()
+
+    def __len__(self) -> int:
+        return len(self._listeners)
+
+    def add(self, key: str, subscription: RoomSubscription) -> None:
+        self._listeners.setdefault(key, {})[subscription] = None
+
+    def remove(self, key: str, subscription: RoomSubscription) -> None:
+        listeners = self._listeners.get(key)
+        if listeners is None:
+            return
+        listeners.pop(subscription, None)
+        if not listeners:
+            del self._listeners[key]
+
+    def clear(self) -> list[RoomSubscription]:
+        """Forget every subscription; the ones that were there."""
+        subscriptions = [sub for subs in self._listeners.values() for sub in subs]
+        self._listeners.clear()
+        for sub in subscriptions:
+            sub.closed = True
+        return subscriptions
+
+    def deliver(self, key: str, message: str) -> None:
+        """Hand ``message`` to every listener of the room, in subscription order; never waits."""
+        # A copy: a listener may close a subscription of this very room.
+        for sub in tuple(self._listeners.get(key, ())):
+            if sub.closed:
+                continue
             try:
-                self._on_overflow()
+                accepted = sub.listener(message)
             except Exception:
-                logger.exception("on_overflow callback failed for room %s", self.room_id)
-
-    def _stop(self) -> None:
-        self.closed = True
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        # A listener may close its own subscription; cancelling the running
-        # task would then interrupt that very close(). The loop sees `closed`.
-        if self._task is not asyncio.current_task():
-            self._task.cancel()
-
-    async def _drain(self) -> None:
-        while not self.closed:
-            message = await self._queue.get()
-            try:
-                await self._listener(message)
-            except Exception:
-                # One broken listener call must not end its delivery, nor anyone else's.
+                # One broken listener must not starve the others of the event.
                 self._stats.listener_errors += 1
-                logger.exception("room events listener failed for room %s", self.room_id)
-            else:
+                logger.exception("room events listener failed for room %s", sub.room_id)
+                continue
+            if accepted:
                 self._stats.delivered += 1
+            else:
+                self._stats.dropped += 1

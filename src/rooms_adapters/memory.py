@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -219,27 +218,36 @@ class MemoryLiveStateCache:
 class MemorySubscription:
     def __init__(self, events: MemoryRoomEvents, room_id: RoomId, listener: Listener) -> None:
         self._events = events
-        self._room_id = room_id
-        self._listener = listener
+        self.room_id = room_id
+        self.listener = listener
 
     async def close(self) -> None:
-        self._events.listeners[self._room_id].discard(self._listener)
+        listeners = self._events.listeners.get(self.room_id)
+        if listeners is not None:
+            listeners.pop(self, None)
+            if not listeners:
+                del self._events.listeners[self.room_id]
 
 
 class MemoryRoomEvents:
-    """Room channels within one process."""
+    """Room channels within one process; ``publish`` calls the listeners before it returns."""
 
     def __init__(self) -> None:
-        self.listeners: defaultdict[RoomId, set[Listener]] = defaultdict(set)
+        # Per room, its subscriptions in order (a dict as an ordered set).
+        self.listeners: dict[RoomId, dict[MemorySubscription, None]] = {}
 
     async def subscribe(self, room_id: RoomId, listener: Listener) -> MemorySubscription:
-        self.listeners[room_id].add(listener)
-        return MemorySubscription(self, room_id, listener)
+        subscription = MemorySubscription(self, room_id, listener)
+        self.listeners.setdefault(room_id, {})[subscription] = None
+        return subscription
 
     async def publish(self, room_id: RoomId, message: str) -> None:
-        for listener in list(self.listeners.get(room_id, ())):
+        listeners = self.listeners.get(room_id, {})
+        for subscription in tuple(listeners):
+            if subscription not in listeners:
+                continue  # closed by a listener called before it
             try:
-                await listener(message)
+                subscription.listener(message)
             except Exception:
                 # One broken listener must not starve the others of the event.
                 logger.exception("room event listener failed for room %s", room_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -21,13 +22,14 @@ def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-def connection_options(
-    *, socket_timeout_s: float, connect_timeout_s: float, client_name: str | None = None
-) -> dict[str, Any]:
-    """Keyword arguments for a redis-py connection pool, shared by every adapter."""
+def connection_options(*, redis_timeout_s: float, client_name: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for a redis-py connection pool, shared by every adapter.
+
+    ``redis_timeout_s`` bounds connecting and each socket operation.
+    """
     return {
-        "socket_timeout": socket_timeout_s,
-        "socket_connect_timeout": connect_timeout_s,
+        "socket_timeout": redis_timeout_s,
+        "socket_connect_timeout": redis_timeout_s,
         "retry": no_retry(),
         "client_name": client_name,
         # Bytes in, bytes out: decoding is ours, so a stray non-UTF-8 payload
@@ -44,8 +46,7 @@ def connection_options(
 def redis_client(
     url: str,
     *,
-    socket_timeout_s: float = 0.25,
-    connect_timeout_s: float = 0.25,
+    redis_timeout_s: float = 0.25,
     max_connections: int = 64,
     client_name: str | None = None,
 ) -> aioredis.Redis:
@@ -53,18 +54,25 @@ def redis_client(
 
     Creating it does not connect; the pool connects on first use. At most
     ``max_connections`` sockets are open; a caller finding them all busy waits
-    for one up to ``socket_timeout_s`` (a full pool means a slow Redis, and
+    for one up to ``redis_timeout_s`` (a full pool means a slow Redis, and
     the non-blocking pool would fail at once with "Too many connections").
     Close it with ``await client.aclose()``, which closes the pool too.
     """
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=socket_timeout_s,
-        **connection_options(
-            socket_timeout_s=socket_timeout_s,
-            connect_timeout_s=connect_timeout_s,
-            client_name=client_name,
-        ),
+        timeout=redis_timeout_s,
+        **connection_options(redis_timeout_s=redis_timeout_s, client_name=client_name),
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def packed_command(*args: str | bytes) -> bytes:
+    """One command in RESP, packed by hiredis (C), for ``Connection.send_packed_command``.
+
+    redis-py's asyncio connections pack in Python, which costs more than the
+    rest of a live-state write; its parser is hiredis's already when hiredis
+    is installed, as it is here.
+    """
+    packed: bytes = hiredis.pack_command(args)  # type: ignore[arg-type]  # its stub: a 1-tuple
+    return packed

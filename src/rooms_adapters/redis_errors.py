@@ -4,6 +4,7 @@
     ├── LiveStateUnavailable   a cache call failed or timed out
     │   └── LiveStateSkipped   ... or was not even tried: the circuit breaker is open
     └── EventsUnavailable      a publish failed or timed out
+        └── EventsSkipped      ... or was not even tried: the bus's breaker is open
 
 They are not domain errors on purpose: the cache is best effort, and the
 use case logs a failed write and answers anyway (see ``rooms_domain.errors``).
@@ -32,3 +33,7 @@ class LiveStateSkipped(LiveStateUnavailable):
 
 class EventsUnavailable(RedisAdapterError):
     """A room event could not be published."""
+
+
+class EventsSkipped(EventsUnavailable):
+    """Redis was not called: it failed recently and the event bus's breaker is open."""

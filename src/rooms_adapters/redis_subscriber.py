@@ -7,10 +7,14 @@ channel, so a restart of Redis costs the messages published while it was down
 (pub/sub keeps nothing) and nothing else. A connection that stays silent is
 probed with PING, so a frozen server or a dead network path is noticed too.
 
-It is a bare ``redis.asyncio.Connection`` rather than redis-py's ``PubSub``:
-``PubSub`` reconnects and resubscribes by itself inside its retry hooks,
-which would race with the reconnect loop here and hide outages from the
-counters.
+It is a ``redis.asyncio.Connection`` of its own, driven through its public
+methods (``connect``, ``send_packed_command``, ``read_response``), rather
+than redis-py's ``PubSub``: ``PubSub`` reconnects and resubscribes by itself
+inside its retry hooks, which would race with the reconnect loop here and
+hide outages from the counters. The connection has no socket timeout of its
+own: every read passes its own, and every write is bounded here, so no
+command pays for redis-py's per-call ``asyncio.wait_for`` (a task on Python
+3.11), which would otherwise run for each room a socket follows.
 """
 
 from __future__ import annotations
@@ -24,20 +28,13 @@ from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import RedisError
 
 from rooms_adapters.event_fanout import EventBusStats
-from rooms_adapters.redis_client import connection_options
+from rooms_adapters.redis_client import connection_options, packed_command
 
 logger = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], None]
 
 _SUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE when resubscribing after a reconnect
-_DRAIN_ABOVE = 64 * 1024  # bytes buffered before a command write waits for the socket
-
-
-def _command(name: bytes, argument: str) -> bytes:
-    """``name argument`` as one RESP request."""
-    data = argument.encode()
-    return b"*2\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(data), data)
 
 
 class ChannelSubscriber:
@@ -45,7 +42,8 @@ class ChannelSubscriber:
 
     ``wanted`` is a live view (e.g. ``dict.keys()``) owned by the caller, who
     calls :meth:`sync` after changing it. ``on_message(channel, payload)`` runs
-    on the reader task and must not block.
+    on the reader task and must not block; so does ``on_connected()``, called
+    on every new connection.
     """
 
     def __init__(
@@ -55,17 +53,19 @@ class ChannelSubscriber:
         wanted: Collection[str],
         on_message: MessageHandler,
         stats: EventBusStats,
-        timeout_s: float,
+        redis_timeout_s: float,
         ping_interval_s: float,
         backoff_min_s: float,
         backoff_max_s: float,
         outage_log_every_s: float,
         client_name: str,
+        on_connected: Callable[[], None] = lambda: None,
     ) -> None:
         self._wanted = wanted
+        self._on_connected = on_connected
         self._on_message = on_message
         self._stats = stats
-        self._timeout_s = timeout_s
+        self._redis_timeout_s = redis_timeout_s
         self._ping_interval_s = ping_interval_s
         self._backoff_min_s = backoff_min_s
         self._backoff_max_s = backoff_max_s
@@ -73,25 +73,24 @@ class ChannelSubscriber:
         # The pool is only a factory: it builds the connection from the URL
         # with the same parsing and options as every other client.
         self._pool = ConnectionPool.from_url(
-            url,
-            **connection_options(
-                socket_timeout_s=timeout_s, connect_timeout_s=timeout_s, client_name=client_name
-            ),
+            url, **connection_options(redis_timeout_s=redis_timeout_s, client_name=client_name)
         )
+        # Bounds are ours (see the module's docstring); connecting keeps its own.
+        self._connection_kwargs = {**self._pool.connection_kwargs, "socket_timeout": None}
         self._conn: AbstractConnection | None = None  # set only while usable
         self._requested: set[str] = set()  # channels SUBSCRIBEd on self._conn
         self._unconfirmed: dict[str, int] = {}  # SUBSCRIBE replies still due, per channel
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}  # callers awaiting them
         self._lock = asyncio.Lock()  # one writer of commands at a time
         self._connected = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
+        self._read_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._run(), name="room-events-reader")
+        if self._read_task is None:
+            self._read_task = asyncio.create_task(self._run(), name="room-events-reader")
 
     async def close(self) -> None:
-        reader, self._reader = self._reader, None
+        reader, self._read_task = self._read_task, None
         if reader is not None:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
@@ -124,16 +123,15 @@ class ChannelSubscriber:
             return None
         wanted = channel in self._wanted
         try:
-            # One write of one whole command and no await in between: commands
-            # cannot interleave, so no lock and no per-call task (redis-py's
-            # send_command bounds each write with asyncio.wait_for).
+            # One write of one whole command (the state is updated before the
+            # first await): commands cannot interleave, so no lock.
             if wanted and channel not in self._requested:
                 self._requested.add(channel)
                 self._unconfirmed[channel] = self._unconfirmed.get(channel, 0) + 1
-                await self._write(conn, _command(b"SUBSCRIBE", channel))
+                await self._write(conn, packed_command(b"SUBSCRIBE", channel))
             elif not wanted and channel in self._requested:
                 self._requested.discard(channel)
-                await self._write(conn, _command(b"UNSUBSCRIBE", channel))
+                await self._write(conn, packed_command(b"UNSUBSCRIBE", channel))
         except (RedisError, OSError, RuntimeError, TimeoutError) as exc:
             logger.debug("room events command failed, the reader will reconnect: %s", exc)
             self._forget(conn)
@@ -142,14 +140,10 @@ class ChannelSubscriber:
         return self._confirmation(channel) if wanted else None
 
     async def _write(self, conn: AbstractConnection, command: bytes) -> None:
-        writer: asyncio.StreamWriter | None = getattr(conn, "_writer", None)
-        if writer is None:
+        # Usually returns without suspending (the socket takes the bytes at
+        # once); the bound matters only when Redis stops reading.
+        async with asyncio.timeout(self._redis_timeout_s):
             await conn.send_packed_command(command, check_health=False)
-            return
-        writer.write(command)
-        if writer.transport.get_write_buffer_size() > _DRAIN_ABOVE:
-            async with asyncio.timeout(self._timeout_s):
-                await writer.drain()
 
     # -- confirmations -------------------------------------------------------
 
@@ -158,7 +152,7 @@ class ChannelSubscriber:
         for channel in batch:
             self._requested.add(channel)
             self._unconfirmed[channel] = self._unconfirmed.get(channel, 0) + 1
-        await conn.send_command("SUBSCRIBE", *batch, check_health=False)
+        await self._write(conn, packed_command(b"SUBSCRIBE", *batch))
 
     def _confirmation(self, channel: str) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -210,8 +204,8 @@ class ChannelSubscriber:
         last_logged = float("-inf")
         loop = asyncio.get_running_loop()
         while True:
-            # What ConnectionPool.make_connection() does, minus its missing annotations.
-            conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            # ConnectionPool.make_connection(), with our socket timeout.
+            conn = self._pool.connection_class(**self._connection_kwargs)
             try:
                 await self._connect(conn)
                 if ever_connected:
@@ -246,7 +240,7 @@ class ChannelSubscriber:
     async def _connect(self, conn: AbstractConnection) -> None:
         # connect() includes the handshake (CLIENT SETNAME/SETINFO), so a
         # server that accepts TCP but does not answer (SIGSTOP) fails here too.
-        async with asyncio.timeout(self._timeout_s * 4):
+        async with asyncio.timeout(self._redis_timeout_s * 4):
             await conn.connect()  # type: ignore[no-untyped-call]  # unannotated in redis-py
         async with self._lock:
             self._reset()
@@ -256,6 +250,7 @@ class ChannelSubscriber:
             self._conn = conn
             self._stats.connected = True
             self._connected.set()
+        self._on_connected()
 
     async def _read(self, conn: AbstractConnection) -> None:
         """Dispatch what arrives until the connection fails; never returns normally."""
@@ -281,7 +276,7 @@ class ChannelSubscriber:
                     raise TimeoutError("Redis did not answer PING on the subscriber connection")
             elif now - last_heard >= self._ping_interval_s:
                 async with self._lock:
-                    await conn.send_command("PING", check_health=False)
+                    await self._write(conn, packed_command(b"PING"))
                 ping_sent_at = now
 
     def _dispatch(self, response: object) -> None:

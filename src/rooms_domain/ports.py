@@ -15,7 +15,7 @@ its refusal the same way (``IdempotencyStore.complete``), commits, and raises.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -166,7 +166,14 @@ class LiveStateCache(Protocol):
         ...
 
 
-Listener = Callable[[str], Awaitable[None]]
+Listener = Callable[[str], bool]
+"""Takes one message of a room, without waiting; False when it refuses it.
+
+Called by the bus's delivery task, for every room of the process: a
+listener that blocked would hold back every other one. A listener that
+cannot keep up is its owner's to deal with (the WebSocket server closes that
+connection), not the bus's.
+"""
 
 
 class Subscription(Protocol):
@@ -179,7 +186,7 @@ class RoomEvents(Protocol):
     """Publish/subscribe on each room's event channel, across server instances."""
 
     async def subscribe(self, room_id: RoomId, listener: Listener) -> Subscription:
-        """Deliver every message later published for the room to ``listener``."""
+        """Deliver every message later published for the room to ``listener``, in order."""
         ...
 
     async def publish(self, room_id: RoomId, message: str) -> None:

@@ -120,10 +120,7 @@ async def _pool(dsn: str, settings: PoolSettings) -> AsyncIterator[Pool]:
 
 async def _redis(url: str, settings: Settings) -> AsyncIterator[aioredis.Redis]:
     client = redis_client(
-        url,
-        socket_timeout_s=settings.redis_timeout_s,
-        connect_timeout_s=settings.redis_timeout_s,
-        client_name="rooms-live-state",
+        url, redis_timeout_s=settings.redis_timeout_s, client_name="rooms-live-state"
     )
     try:
         yield client
@@ -131,18 +128,12 @@ async def _redis(url: str, settings: Settings) -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
-async def _room_events(
-    url: str, settings: Settings, breaker: CircuitBreaker
-) -> AsyncIterator[RedisRoomEvents]:
+async def _room_events(url: str, settings: Settings) -> AsyncIterator[RedisRoomEvents]:
     events = RedisRoomEvents(
         url,
-        queue_size=settings.outbox_size,
-        timeout_s=settings.redis_timeout_s,
-        # A create waits this long at most for its subscription, and not at
-        # all once its cache write found Redis failing (the shared breaker):
-        # a sick Redis costs a create one budget, not two.
-        subscribe_wait_s=settings.redis_timeout_s,
-        breaker=breaker,
+        redis_timeout_s=settings.redis_timeout_s,
+        # Its own breaker: the cache's outages and the bus's are told apart.
+        breaker=CircuitBreaker(open_for_s=settings.redis_breaker_open_s),
     )
     await events.start()
     try:
@@ -159,6 +150,7 @@ def _limits(settings: Settings) -> SessionLimits:
         rate_abuse_strikes=settings.rate_abuse_strikes,
         outbox_size=settings.outbox_size,
         send_timeout_s=settings.send_timeout_s,
+        max_followed_rooms=settings.max_followed_rooms,
     )
 
 
@@ -175,18 +167,17 @@ class Container(containers.DeclarativeContainer):
     pool_settings = providers.Callable(pool_settings, settings)
     pool = providers.Resource(_pool, database_url, pool_settings)
     redis = providers.Resource(_redis, redis_url, settings)
-    redis_breaker = providers.Singleton(
-        CircuitBreaker, open_for_s=settings.provided.redis_breaker_open_s
-    )
-    room_events = providers.Resource(_room_events, redis_url, settings, redis_breaker)
+    room_events = providers.Resource(_room_events, redis_url, settings)
 
     uow_factory = providers.Singleton(PostgresUnitOfWorkFactory, pool, pool_settings)
     user_exists = providers.Singleton(functools.partial, user_exists, pool)
     live_state = providers.Singleton(
         RedisLiveStateCache,
         redis,
-        timeout_s=settings.provided.redis_timeout_s,
-        breaker=redis_breaker,
+        redis_timeout_s=settings.provided.redis_timeout_s,
+        breaker=providers.Singleton(
+            CircuitBreaker, open_for_s=settings.provided.redis_breaker_open_s
+        ),
     )
     create_room = providers.Singleton(
         CreateRoom,

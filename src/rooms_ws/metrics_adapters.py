@@ -9,6 +9,8 @@ An adapter replaced by a fake (tests, other services) simply has no samples.
     rooms_redis_cache_skipped_total         cache calls skipped, breaker open
     rooms_redis_breaker_opened_total        times the breaker opened
     rooms_redis_breaker_state{state}        1 for the current state, else 0
+    rooms_redis_events_skipped_total        event-bus waits and publishes skipped, its breaker open
+    rooms_redis_events_breaker_state{state} the event bus's own breaker, as above
     rooms_redis_events_connected            1 while the subscriber connection is up
     rooms_redis_events_reconnects_total     subscriber connections re-established
     rooms_room_events_channels              rooms with a listener in this process
@@ -84,18 +86,26 @@ def _breaker(breaker: CircuitBreaker) -> Iterator[Metric]:
     yield CounterMetricFamily(
         "rooms_redis_breaker_opened", "Times the Redis circuit breaker opened", value=breaker.opened
     )
+    yield _state("rooms_redis_breaker_state", "the live-state cache's Redis", breaker)
+
+
+def _state(name: str, of: str, breaker: CircuitBreaker) -> Metric:
     state = GaugeMetricFamily(
-        "rooms_redis_breaker_state",
-        "State of the Redis circuit breaker (1 for the current one)",
-        labels=["state"],
+        name, f"State of the circuit breaker of {of} (1 for the current one)", labels=["state"]
     )
     current = breaker.state
     for candidate in BreakerState:
         state.add_metric([candidate.value], 1.0 if candidate is current else 0.0)
-    yield state
+    return state
 
 
 def _events(events: RedisRoomEvents) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        "rooms_redis_events_skipped",
+        "Event-bus publishes and subscription waits skipped because its breaker was open",
+        value=events.breaker.rejected,
+    )
+    yield _state("rooms_redis_events_breaker_state", "the event bus's Redis", events.breaker)
     stats = events.stats
     yield GaugeMetricFamily(
         "rooms_redis_events_connected",
@@ -117,7 +127,7 @@ def _events(events: RedisRoomEvents) -> Iterator[Metric]:
     )
     yield CounterMetricFamily(
         "rooms_room_events_dropped",
-        "Room events a too-slow socket never got (it was closed with 4009)",
+        "Room events a closing socket refused (a too-slow one is closed with 4009)",
         value=stats.dropped,
     )
 

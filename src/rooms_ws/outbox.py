@@ -37,12 +37,12 @@ class Outbox:
         "_busy",
         "_close",
         "_close_code",
+        "_drainer",
         "_on_stop",
         "_pending",
         "_send",
         "_send_timeout_s",
         "_size",
-        "_writer",
         "close_code_sent",
     )
 
@@ -64,7 +64,7 @@ class Outbox:
         # Made on the first queued frame: an empty deque costs ~0.7 KiB, and
         # most connections never queue anything.
         self._pending: deque[str] = _NO_FRAMES
-        self._writer: asyncio.Task[None] | None = None  # only while frames are queued
+        self._drainer: asyncio.Task[None] | None = None  # only while frames are queued
         self._busy = False  # a frame is being written by send()
         self._close_code: CloseCode | None = None
         self._abandoned = False
@@ -90,13 +90,13 @@ class Outbox:
         if self._pending is _NO_FRAMES:
             self._pending = deque()
         self._pending.append(text)
-        if self._writer is None and not self._busy:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        if self._drainer is None and not self._busy:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
         return True
 
     async def send(self, text: str) -> None:
         """Write ``text`` now if nothing is ahead of it, else queue it like :meth:`offer`."""
-        if self._writer is not None or self._busy or self._pending:
+        if self._drainer is not None or self._busy or self._pending:
             self.offer(text)
             return
         if self.closing:
@@ -106,8 +106,8 @@ class Outbox:
             await self._write(text)
         finally:
             self._busy = False
-        if self._pending and self._writer is None and not self.closing:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        if self._pending and self._drainer is None and not self.closing:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
 
     def close(self, code: CloseCode, *, flush: bool) -> None:
         """Send ``code`` after the queued frames (``flush``) or instead of them."""
@@ -124,7 +124,7 @@ class Outbox:
 
     async def finish(self) -> None:
         """After :meth:`close` or :meth:`abandon`: write what is left, then the close frame."""
-        writer = self._writer
+        writer = self._drainer
         if writer is not None:
             try:
                 # The writer bounds each send; this is a backstop.
@@ -147,7 +147,7 @@ class Outbox:
                 if not await self._write(self._pending.popleft()):
                     return
         finally:
-            self._writer = None
+            self._drainer = None
 
     async def _write(self, text: str) -> bool:
         """One frame, bounded; False once the outbox has given up."""

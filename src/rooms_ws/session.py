@@ -6,9 +6,16 @@ its traceback in the log, and the connection ends only by a close code the
 contract names (or the client leaving).
 
     reader (this task)  --replies-->  Outbox  -->  socket
-    room events (listener tasks)  --->  (a writer task only while frames queue)
+    room events (the bus's one task)  --->  (a writer task only while frames queue)
         ^ close requests: token expiry (4001, a loop timer), rate abuse (4008),
           slow consumer (4009), SIGTERM drain (1012)
+
+The outbox is the only queue between a room and the socket: the event bus
+hands each frame to :meth:`Outbox.offer` from its own task, and an outbox
+that overflows closes this connection with 4009. Following a room costs a
+subscription, no task; a connection follows at most ``max_followed_rooms``
+rooms, and following one more drops the one followed least recently (see
+``docs/protocol.md``, room events).
 
 An idle connection costs no task of its own: the reader awaits ``receive()``
 directly, and a close request that arrives meanwhile interrupts that wait
@@ -65,6 +72,7 @@ class SessionLimits:
     rate_abuse_strikes: int
     outbox_size: int
     send_timeout_s: float
+    max_followed_rooms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +135,7 @@ class Session:
         self._parked = False  # the reader is waiting in receive()
         self._interrupting = False  # we cancelled that wait
         self._expiry: asyncio.TimerHandle | None = None
+        # Followed rooms, least recently followed first (dicts keep insertion order).
         self._subscriptions: dict[RoomId, Subscription] = {}
         self.client_close_code: int | None = None
         self.requests = 0
@@ -319,14 +328,17 @@ class Session:
     # --- room events -----------------------------------------------------------------
 
     async def _follow(self, room_id: RoomId) -> None:
-        if room_id in self._subscriptions:
+        followed = self._subscriptions
+        subscription = followed.pop(room_id, None)
+        if subscription is not None:
+            followed[room_id] = subscription  # followed again: now the most recent
             return
         # The port bounds its own wait; a timeout here could cancel it halfway
-        # and leave a listener registered that nobody would ever close.
+        # and leave a listener registered that nobody would ever close. The
+        # listener is the outbox itself: events reach the socket through the
+        # one queue this connection has.
         try:
-            self._subscriptions[room_id] = await self._services.events.subscribe(
-                room_id, self._deliver
-            )
+            followed[room_id] = await self._services.events.subscribe(room_id, self._outbox.offer)
         except Exception:
             # The room exists and the client must hear so; live events are
             # best effort, like the rest of the live state.
@@ -335,19 +347,22 @@ class Session:
                 exc_info=True,
                 extra={"room_id": str(room_id), "connection_id": self.id},
             )
-
-    async def _deliver(self, message: str) -> None:
-        # Never blocks the process-wide fan-out: a full queue closes this
-        # connection (4009) instead of slowing every other one down.
-        self._outbox.offer(message)
+            return
+        if len(followed) > self._limits.max_followed_rooms:
+            # One room more than allowed: stop following the least recent.
+            oldest = next(iter(followed))
+            await self._unsubscribe(oldest, followed.pop(oldest))
 
     async def _unsubscribe_all(self) -> None:
         subscriptions, self._subscriptions = self._subscriptions, {}
         for room_id, subscription in subscriptions.items():
-            try:
-                await subscription.close()
-            except Exception:
-                logger.warning("unsubscribe failed", exc_info=True, extra={"room_id": str(room_id)})
+            await self._unsubscribe(room_id, subscription)
+
+    async def _unsubscribe(self, room_id: RoomId, subscription: Subscription) -> None:
+        try:
+            await subscription.close()
+        except Exception:
+            logger.warning("unsubscribe failed", exc_info=True, extra={"room_id": str(room_id)})
 
     # --- the socket, with starlette's exceptions translated for the outbox ------------
 

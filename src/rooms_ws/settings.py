@@ -65,9 +65,11 @@ class Settings(BaseSettings):
 
     # --- internal tunables ------------------------------------------------
     max_code_draws: int = Field(default=8, ge=1, le=1000)
-    # What a create may spend on the cache after commit (contract §4: bounded wait).
+    # The Redis time bound: each call of the live-state cache and of the event
+    # bus (a create's cache write, its subscription's confirmation, a publish).
     redis_timeout_s: float = Field(default=0.5, gt=0, le=30)
-    # How long the cache is left alone after a failure before one trial call.
+    # How long the cache, or the event bus (each has its own breaker), leaves
+    # Redis alone after a failure before one trial call.
     redis_breaker_open_s: float = Field(default=5.0, gt=0, le=600)
     db_pool_min_size: int = Field(default=1, ge=0, le=1000)
     db_pool_max_size: int = Field(default=10, ge=1, le=1000)
@@ -82,6 +84,10 @@ class Settings(BaseSettings):
     rate_abuse_strikes: int = Field(default=100, ge=1)
     log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     log_format: str = Field(default="json", pattern=r"^(json|text)$")
+
+    # --- followed rooms (lobby) -------------------------------------------
+    # Rooms one connection follows at most; one more drops the least recently followed.
+    max_followed_rooms: int = Field(default=64, ge=1, le=100_000)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

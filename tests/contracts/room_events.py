@@ -9,11 +9,14 @@ from tests.contracts.support import eventually
 
 
 class Inbox:
+    """A listener that takes every message (a ``rooms_domain.Listener``)."""
+
     def __init__(self) -> None:
         self.messages: list[str] = []
 
-    async def __call__(self, message: str) -> None:
+    def __call__(self, message: str) -> bool:
         self.messages.append(message)
+        return True
 
 
 class RoomEventsContract:
@@ -45,6 +48,20 @@ class RoomEventsContract:
         await room_events.publish(other, "not for you")
         await room_events.publish(mine, "for you")
         await eventually(lambda: inbox.messages == ["for you"])
+
+    async def test_the_same_listener_twice_gets_each_message_twice_until_one_closes(
+        self, room_events: RoomEvents
+    ) -> None:
+        # One connection may follow a room once, but the bus must not merge
+        # two subscriptions because their listeners compare equal.
+        room, inbox = RoomId(uuid.uuid4()), Inbox()
+        first = await room_events.subscribe(room, inbox)
+        await room_events.subscribe(room, inbox)
+        await room_events.publish(room, "twice")
+        await eventually(lambda: inbox.messages == ["twice", "twice"])
+        await first.close()
+        await room_events.publish(room, "once")
+        await eventually(lambda: inbox.messages == ["twice", "twice", "once"])
 
     async def test_a_closed_subscription_receives_nothing_more(
         self, room_events: RoomEvents

@@ -83,7 +83,7 @@ class RoomKeys:
 async def room_keys(redis_url: str) -> AsyncIterator[RoomKeys]:
     keys = RoomKeys()
     yield keys
-    client = redis_client(redis_url, socket_timeout_s=TEST_TIMEOUT_S)
+    client = redis_client(redis_url, redis_timeout_s=TEST_TIMEOUT_S)
     try:
         await keys.delete(client)
     finally:
@@ -107,11 +107,11 @@ class TrackedLiveState:
 
 @pytest.fixture
 async def live_state(redis_url: str, room_keys: RoomKeys) -> AsyncIterator[TrackedLiveState]:
-    client = redis_client(
-        redis_url, socket_timeout_s=TEST_TIMEOUT_S, connect_timeout_s=TEST_TIMEOUT_S
-    )
+    client = redis_client(redis_url, redis_timeout_s=TEST_TIMEOUT_S)
     try:
-        yield TrackedLiveState(RedisLiveStateCache(client, timeout_s=TEST_TIMEOUT_S), room_keys)
+        yield TrackedLiveState(
+            RedisLiveStateCache(client, redis_timeout_s=TEST_TIMEOUT_S), room_keys
+        )
     finally:
         await client.aclose()
 
@@ -119,7 +119,7 @@ async def live_state(redis_url: str, room_keys: RoomKeys) -> AsyncIterator[Track
 @pytest.fixture
 async def room_events(redis_url: str) -> AsyncIterator[RedisRoomEvents]:
     # Channels are not keys: nothing is left behind once the bus is closed.
-    events = RedisRoomEvents(redis_url, timeout_s=TEST_TIMEOUT_S)
+    events = RedisRoomEvents(redis_url, redis_timeout_s=TEST_TIMEOUT_S)
     await events.start()
     try:
         assert await events.wait_connected(10.0), "the event bus did not connect to Redis"

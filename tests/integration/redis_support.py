@@ -21,7 +21,7 @@ class ManualClock:
 
 def admin_client(url: str) -> aioredis.Redis:
     """A client for the test's own checks, with generous timeouts."""
-    return redis_client(url, socket_timeout_s=5.0, connect_timeout_s=5.0)
+    return redis_client(url, redis_timeout_s=5.0)
 
 
 async def subscribers(client: aioredis.Redis, room_id: RoomId) -> int:

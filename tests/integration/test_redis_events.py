@@ -8,20 +8,28 @@ guards, never timings.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
+from starlette.websockets import WebSocket
 
-from rooms_adapters.circuit_breaker import CircuitBreaker
+from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.embedded.redis import EmbeddedRedis
-from rooms_adapters.redis_errors import EventsUnavailable
+from rooms_adapters.redis_errors import EventsSkipped, EventsUnavailable
 from rooms_adapters.redis_events import RedisRoomEvents, RoomSubscription
 from rooms_domain import RoomId
+from rooms_ws.auth import Identity
+from rooms_ws.session import Session, SessionLimits, SessionServices
 from tests.contracts.room_events import Inbox
 from tests.contracts.support import eventually
 from tests.integration.redis_support import admin_client, pubsub_connections, subscribers
+from tests.unit.fake_socket import FakeSocket
+from tests.unit.harness import make_harness
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +186,7 @@ async def test_it_starts_with_redis_down_and_delivers_once_redis_appears(
 async def test_a_frozen_redis_is_noticed_and_subscriptions_resume_after_it_thaws(
     fault_redis: EmbeddedRedis, buses: Buses
 ) -> None:
-    bus = await buses.start(fault_redis.url, ping_interval_s=0.2, timeout_s=0.25)
+    bus = await buses.start(fault_redis.url, ping_interval_s=0.2, redis_timeout_s=0.25)
     assert await bus.wait_connected(RECOVERY_S)
     room, inbox = new_room(), Inbox()
     await bus.subscribe(room, inbox)
@@ -193,81 +201,83 @@ async def test_a_frozen_redis_is_noticed_and_subscriptions_resume_after_it_thaws
     await eventually(lambda: inbox.messages == ["thawed"], within_s=RECOVERY_S)
 
 
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_with_redis_stalled_only_the_first_subscribe_waits_for_its_bound(
     fault_redis: EmbeddedRedis, buses: Buses
 ) -> None:
     # Each create_room subscribes: if every subscribe waited out its bound
     # while Redis hangs, every create would pay it until the reader noticed.
-    wait_s = 1.0
-    bus = await buses.start(fault_redis.url, subscribe_wait_s=wait_s, ping_interval_s=60.0)
+    wait_s, clock = 1.0, ManualClock()
+    breaker = CircuitBreaker(open_for_s=5.0, clock=clock)
+    bus = await buses.start(
+        fault_redis.url, redis_timeout_s=wait_s, ping_interval_s=60.0, breaker=breaker
+    )
     assert await bus.wait_connected(RECOVERY_S)
     rooms, inbox = [new_room() for _ in range(6)], Inbox()
     fault_redis.pause()
     try:
         await bus.subscribe(rooms[0], inbox)  # waits its bound, then stays pending
+        assert breaker.state is BreakerState.OPEN
         # A guard, not a timing: five more waits would take five bounds.
         async with asyncio.timeout(wait_s):
             for room in rooms[1:]:
                 await bus.subscribe(room, inbox)
+        with pytest.raises(EventsSkipped):  # nor does a publish wait on it
+            await bus.publish(rooms[0], "skipped")
     finally:
         fault_redis.resume()
     for room in rooms:
         await until_subscribers(fault_redis.url, room, 1)
-    # Confirmed again: the next subscribe waits for its confirmation as before.
+    # Once the breaker lets a trial through, a subscribe waits for its
+    # confirmation as before, and that closes the breaker.
+    clock.now += 5.0
     late = new_room()
     await bus.subscribe(late, inbox)
+    assert breaker.state is BreakerState.CLOSED
     await bus.publish(late, "late")
     await eventually(lambda: inbox.messages == ["late"], within_s=RECOVERY_S)
 
 
-async def test_while_the_caches_breaker_is_open_subscribe_does_not_wait(
-    fault_redis: EmbeddedRedis, buses: Buses
-) -> None:
-    # The create that just paid its budget on a failing cache write must not
-    # pay it again on the subscription: the breaker is shared.
-    wait_s = 5.0
-    breaker = CircuitBreaker(open_for_s=60.0)
-    bus = await buses.start(
-        fault_redis.url, subscribe_wait_s=wait_s, ping_interval_s=60.0, breaker=breaker
-    )
-    assert await bus.wait_connected(RECOVERY_S)
-    room, inbox = new_room(), Inbox()
-    fault_redis.pause()
-    try:
-        breaker.record_failure()  # as the cache's write to the frozen server would
-        async with asyncio.timeout(wait_s / 2):  # a guard: waiting would take wait_s
-            await bus.subscribe(room, inbox)
-    finally:
-        fault_redis.resume()
-    await until_subscribers(fault_redis.url, room, 1)  # pending, then made good
-
-
-async def test_a_listener_that_stops_reading_is_disconnected_without_slowing_others(
+async def test_the_bus_breaker_is_its_own_a_cache_outage_does_not_stop_events(
     redis_url: str, buses: Buses
 ) -> None:
-    bus = await buses.start(redis_url, queue_size=4)
+    # The live-state cache and the bus used to share one breaker: a failed
+    # cache write then also made every subscription skip its confirmation.
+    cache_breaker = CircuitBreaker(open_for_s=60.0)
+    cache_breaker.record_failure()
+    bus = await buses.start(redis_url)
+    assert bus.breaker is not cache_breaker
     assert await bus.wait_connected(RECOVERY_S)
-    room, fast, stuck_started = new_room(), Inbox(), asyncio.Event()
-    overflowed: list[bool] = []
+    room, inbox = new_room(), Inbox()
+    await bus.subscribe(room, inbox)  # waited for its confirmation: heard at once
+    await bus.publish(room, "heard")
+    await eventually(lambda: inbox.messages == ["heard"])
+    assert bus.breaker.state is BreakerState.CLOSED
 
-    async def stuck(message: str) -> None:
-        stuck_started.set()
-        await asyncio.Event().wait()
 
-    slow = await bus.subscribe(room, stuck, on_overflow=lambda: overflowed.append(True))
+async def test_a_refusing_listener_costs_no_other_listener_anything(
+    redis_url: str, buses: Buses
+) -> None:
+    # No queue per listener any more: a listener that refuses (its socket is
+    # closing, its outbox full) is counted; the others get every message.
+    bus = await buses.start(redis_url)
+    assert await bus.wait_connected(RECOVERY_S)
+    room, fast = new_room(), Inbox()
+    await bus.subscribe(room, lambda message: False)
     await bus.subscribe(room, fast)
-    await bus.publish(room, "m0")
-    await stuck_started.wait()
-    sent = [f"m{i}" for i in range(1, 30)]
+    sent = [f"m{i}" for i in range(30)]
     for message in sent:
         await bus.publish(room, message)
     await eventually(lambda: len(fast.messages) == 30)
-    assert fast.messages == ["m0", *sent]
-    assert overflowed == [True]
-    assert slow.closed and slow.overflowed
-    assert bus.stats.slow_listeners == 1
-    assert bus.stats.dropped == 5  # the 4 queued behind m0, and the one that did not fit
-    await until_subscribers(redis_url, room, 1)  # the fast listener still holds the channel
+    assert fast.messages == sent
+    assert (bus.stats.delivered, bus.stats.dropped) == (30, 30)
 
 
 async def test_messages_that_are_not_utf8_are_skipped_and_counted(
@@ -312,3 +322,61 @@ async def test_concurrent_joins_and_leaves_leave_the_server_matching_local_liste
             await sub.close()
     for room in rooms:
         await until_subscribers(redis_url, room, 0)
+
+
+async def test_an_event_burst_a_socket_cannot_take_closes_it_with_4009(
+    redis_url: str, buses: Buses
+) -> None:
+    # The acceptance case: events reach the socket through its outbox only,
+    # so a burst beyond the outbox closes that socket with 4009. (With a
+    # queue per subscription in front, sized like the outbox, a burst read in
+    # one go overflowed that queue first: the socket was silently
+    # unsubscribed, and left open and deaf.)
+    bus = await buses.start(redis_url)
+    assert await bus.wait_connected(RECOVERY_S)
+    harness = make_harness()
+    services = SessionServices(
+        create_room=harness.create_room,
+        events=bus,
+        limits=SessionLimits(
+            max_message_bytes=65536,
+            rate_per_second=1000.0,
+            rate_burst=1000,
+            rate_abuse_strikes=100,
+            outbox_size=16,
+            send_timeout_s=0.2,
+            max_followed_rooms=64,
+        ),
+    )
+    socket = FakeSocket()
+    identity = Identity(user_id=harness.add_user(), expires_at=time.time() + 3600)
+    session = Session(cast(WebSocket, socket), identity, services)
+    task = asyncio.create_task(session.run())
+    try:
+        socket.says(
+            {
+                "type": "create_room",
+                "request_id": str(uuid.uuid4()),
+                "payload": {"ruleset_id": "classic"},
+            }
+        )
+        await eventually(lambda: len(socket.frames) == 1)
+        room = json.loads(socket.frames[0])["payload"]["room_id"]
+        socket.reading.clear()  # the client stops reading
+        admin = admin_client(redis_url)
+        try:
+            async with admin.pipeline(transaction=False) as pipe:  # one burst, one read
+                for i in range(64):
+                    pipe.publish(f"room:{room}:events", f'{{"type":"e{i}"}}')
+                await pipe.execute()
+        finally:
+            await admin.aclose()
+        await eventually(lambda: session.closing, within_s=RECOVERY_S)
+        socket.reading.set()
+        async with asyncio.timeout(RECOVERY_S):
+            assert await task == 4009
+        assert socket.close_codes == [4009]
+        await until_subscribers(redis_url, RoomId(uuid.UUID(room)), 0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

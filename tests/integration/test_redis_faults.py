@@ -50,7 +50,9 @@ async def cache(
     client = redis_client(fault_redis.url)
     try:
         yield RedisLiveStateCache(
-            client, timeout_s=0.25, breaker=CircuitBreaker(open_for_s=OPEN_FOR_S, clock=clock)
+            client,
+            redis_timeout_s=0.25,
+            breaker=CircuitBreaker(open_for_s=OPEN_FOR_S, clock=clock),
         )
     finally:
         await client.aclose()
@@ -146,9 +148,9 @@ async def test_a_caller_that_goes_away_neither_opens_the_breaker_nor_wedges_a_tr
     fault_redis: EmbeddedRedis, clock: ManualClock
 ) -> None:
     # A long bound, so that only the test's cancellation ends the calls.
-    client = redis_client(fault_redis.url, socket_timeout_s=30.0, connect_timeout_s=30.0)
+    client = redis_client(fault_redis.url, redis_timeout_s=30.0)
     breaker = CircuitBreaker(open_for_s=OPEN_FOR_S, clock=clock)
-    cache = RedisLiveStateCache(client, timeout_s=30.0, breaker=breaker)
+    cache = RedisLiveStateCache(client, redis_timeout_s=30.0, breaker=breaker)
     try:
         fault_redis.pause()
         abandoned = asyncio.create_task(cache.room_created(*a_view()))

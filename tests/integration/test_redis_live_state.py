@@ -51,11 +51,11 @@ async def test_a_created_room_is_written_exactly_as_the_contract_says(
     users = MemoryUnitOfWorkFactory()
     host = UserId(uuid.uuid4())
     users.db.add_user(host, "Zoë")
-    client = redis_client(fault_redis.url, socket_timeout_s=2.0, connect_timeout_s=2.0)
+    client = redis_client(fault_redis.url, redis_timeout_s=2.0)
     create = CreateRoom(
         uow_factory=users,
         codes=SecureCodeGenerator(),
-        live_state=RedisLiveStateCache(client, timeout_s=2.0),
+        live_state=RedisLiveStateCache(client, redis_timeout_s=2.0),
         clock=SystemClock(),
         live_state_timeout_s=5.0,
     )

@@ -108,3 +108,11 @@ def test_an_abandoned_trial_lets_the_next_caller_try_at_once(
 def test_abandoning_outside_a_trial_changes_nothing(breaker: CircuitBreaker) -> None:
     breaker.abandon_trial()
     assert breaker.state is BreakerState.CLOSED
+
+
+def test_reset_closes_an_open_breaker_at_once() -> None:
+    breaker = CircuitBreaker(open_for_s=60.0, clock=lambda: 0.0)
+    breaker.record_failure()
+    assert not breaker.allow()
+    breaker.reset()
+    assert breaker.state is BreakerState.CLOSED and breaker.allow()
