@@ -22,6 +22,7 @@ from rooms_adapters.memory import MemoryRoomEvents
 from rooms_domain import CreateRoom, RoomId
 from rooms_ws.auth import Identity
 from rooms_ws.errors import CloseCode
+from rooms_ws.rate_limit import KeyedBudget
 from rooms_ws.session import Session, SessionLimits, SessionServices
 from rooms_ws.settings import Settings, SettingsError, load_settings
 from tests.contracts.support import eventually
@@ -88,7 +89,10 @@ async def connect() -> AsyncIterator[Any]:
         user = harness.add_user()
         events = MemoryRoomEvents()
         services = SessionServices(
-            create_room=wrap(harness.create_room), events=events, limits=replace(LIMITS, **limits)
+            create_room=wrap(harness.create_room),
+            events=events,
+            limits=replace(LIMITS, **limits),
+            create_budget=KeyedBudget(per_minute=1000),
         )
         socket = FakeSocket()
         identity = Identity(user_id=user, expires_at=time.time() + expires_in_s)
