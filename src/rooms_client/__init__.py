@@ -7,7 +7,7 @@
             print(event.data)
 
 Depends on ``websockets`` and the standard library only: it can be copied
-into a game's tooling without the server. The wire format is contract §3-4
+into a game's tooling without the server. The wire format is docs/protocol.md §4-10
 (``docs/asyncapi.yaml``).
 """
 

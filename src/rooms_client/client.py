@@ -64,7 +64,7 @@ logger = logging.getLogger("rooms_client")
 
 # Close codes after which the same request may succeed on a new connection:
 # going away, abnormal closure (no close frame: a drop), internal error,
-# service restart (contract §2), try again later, too slow reading (4009).
+# service restart (docs/protocol.md §8), try again later, too slow reading (4009).
 RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 4009})
 
 Trace = Callable[[str, str], None]

@@ -1,4 +1,4 @@
-"""The wire format of contract §3-4, without any I/O: frames in, typed values out.
+"""The wire format of docs/protocol.md §4-5 and §10, without any I/O: frames in, typed values out.
 
 A frame from the server is a *reply* when it carries the ``request_id`` of a
 request this client sent; every other frame is a *room event* (relayed

@@ -1,4 +1,4 @@
-"""The live view of a room, as the cache keeps it (contract §4).
+"""The live view of a room, as the cache keeps it (docs/operations.md, Internals).
 
 Kept in the domain so the in-memory and Redis caches write the very same
 fields and cannot drift apart.

@@ -1,4 +1,4 @@
-"""The ``rooms`` console script (contract §1).
+"""The ``rooms`` console script (README, The ``rooms`` command).
 
     rooms serve [--host H] [--port P] [--workers N]
     rooms db init | rooms db check

@@ -1,4 +1,4 @@
-"""``/ws``: the handshake (contract §2), then one :class:`Session` per socket.
+"""``/ws``: the handshake (docs/protocol.md §2-3), then one :class:`Session` per socket.
 
 Every refusal happens before ``accept`` with an HTTP status through the ASGI
 WebSocket denial response, so a refused client never gets a socket and

@@ -1,4 +1,4 @@
-"""The one table from what went wrong to what the client is told (contract §2-3).
+"""The one table from what went wrong to what the client is told (docs/protocol.md §3, §5).
 
 Domain errors map to a wire code by class (the most specific class wins);
 ``retryable`` is fixed per code, never per occurrence. Anything not in the
@@ -34,7 +34,7 @@ class ErrorCode(StrEnum):
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes the server uses (contract §2)."""
+    """WebSocket close codes the server uses (docs/protocol.md §8)."""
 
     NORMAL = 1000
     TOO_LARGE = 1009

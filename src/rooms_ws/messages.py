@@ -1,4 +1,4 @@
-"""Wire models (contract §3-4): reading client frames, writing server frames.
+"""Wire models (docs/protocol.md §4-5): reading client frames, writing server frames.
 
 Reading is a funnel; each step rejects with the contract's code:
 
@@ -140,7 +140,7 @@ def _huge_number(document: object) -> float | None:
 # The AsyncAPI document shows the payload with this model; it validates
 # nothing (the domain does), and its values are the domain's.
 class CreateRoomPayload(BaseModel):
-    """The create_room payload (contract §4); strict, unknown fields forbidden."""
+    """The create_room payload (docs/protocol.md §10); strict, unknown fields forbidden."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 

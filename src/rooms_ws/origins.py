@@ -1,4 +1,4 @@
-"""The browser Origin allow-list (contract §2): exact origins, or any port with ``:*``."""
+"""The browser Origin allow-list (docs/protocol.md §2): exact origins, or any port with ``:*``."""
 
 from __future__ import annotations
 

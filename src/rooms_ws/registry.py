@@ -1,4 +1,4 @@
-"""The connections of this process: the caps of contract §1 and the list SIGTERM walks.
+"""The connections of this process: the caps of docs/protocol.md §7 and the list SIGTERM walks.
 
 uvicorn's ``--limit-concurrency`` does not count WebSockets, so the app keeps
 its own count. Reservations are synchronous (no ``await`` between the check

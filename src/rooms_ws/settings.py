@@ -1,6 +1,6 @@
 """Typed settings from ``ROOMS_*`` environment variables (and a ``.env`` file).
 
-The first block is the public contract (contract.md §1): names and defaults
+The first block is the public contract (README, Settings): names and defaults
 are relied upon by operators and tests. The second block holds internal
 tunables; they are settable the same way but carry no promise.
 
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    # --- contract.md §1 ---------------------------------------------------
+    # --- public: README, Settings -----------------------------------------------
     database_url: str | None = None
     redis_url: str | None = None
     data_dir: Path = Path("./.rooms-data")
