@@ -243,6 +243,31 @@ async def test_a_client_that_pings_and_never_reads_is_not_read_and_then_dropped(
         assert await in_thread(lambda: dropped_within(sock, 30))
 
 
+async def test_a_client_that_sends_requests_and_never_reads_is_dropped_for_good(
+    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    # Every request is answered; the answers pile up: the outbox gives up
+    # (4009), the close frame cannot be delivered, and the socket must still go.
+    server = await start(
+        servers,
+        database_url,
+        redis_url,
+        tmp_path,
+        ROOMS_RATE_PER_SECOND="1000000",
+        ROOMS_RATE_BURST="1000000",
+        ROOMS_SEND_TIMEOUT_S="1",
+    )
+    token = await user_token(database_url)
+    sock = await asyncio.to_thread(open_websocket, server.port, token)
+    before = rss_bytes(server.process.pid)
+    with sock:
+        sent = await in_thread(lambda: flood(sock, frame(TEXT, b"{}") * 5000, for_s=10))
+        growth = rss_bytes(server.process.pid) - before
+        print(f"\nrequests never read: {sent / 8:.0f} sent, server RSS {growth / MiB:+.1f} MiB")
+        assert growth < RSS_GROWTH_BOUND
+        assert await in_thread(lambda: dropped_within(sock, 60))
+
+
 # --- 3. a ping flood that reads its pongs ----------------------------------------------
 
 
