@@ -105,7 +105,19 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         if self._backlog and not (self.read_paused or self._write_paused):
             chunk, self._backlog = self._backlog[:FEED_STEP_BYTES], self._backlog[FEED_STEP_BYTES:]
             super().data_received(bytes(chunk))
+            if self.conn.handshake_exc is not None and not self.handshake_complete:
+                self._refuse_request()
+                return
         self._sync_reading()
+
+    def _refuse_request(self) -> None:
+        # websockets refused the request itself (a header line over its own
+        # limit, too many headers, not HTTP) and wrote its answer, which uvicorn
+        # never sends: send it now rather than leave the client to time out.
+        self.handshake_complete = self.close_sent = self._dropped = True
+        self._backlog = memoryview(b"")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
 
     def _sync_reading(self) -> None:
         if self.disconnected or self.transport.is_closing():

@@ -98,7 +98,7 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def open_protocol(
+def new_protocol(
     limits: FrameLimits = LIMITS,
 ) -> tuple[BoundedWebSocketProtocol, FakeTransport, EchoApp]:
     app = EchoApp()
@@ -107,6 +107,13 @@ async def open_protocol(
     protocol = BoundedWebSocketProtocol(config, ServerState(), {}, limits=limits)
     transport = FakeTransport()
     protocol.connection_made(transport)
+    return protocol, transport, app
+
+
+async def open_protocol(
+    limits: FrameLimits = LIMITS,
+) -> tuple[BoundedWebSocketProtocol, FakeTransport, EchoApp]:
+    protocol, transport, app = new_protocol(limits)
     protocol.data_received(HANDSHAKE)
     await settle()
     assert transport.written.startswith(b"HTTP/1.1 101")
@@ -186,3 +193,13 @@ async def test_invalid_utf8_closes_with_1007_and_one_info_line(
     [record] = [r for r in caplog.records if r.levelno >= logging.INFO]
     assert record.levelno == logging.INFO and record.exc_info is None
     assert record.name == "rooms_ws.connections"
+
+
+async def test_a_request_websockets_refuses_is_answered_at_once() -> None:
+    protocol, transport, _ = new_protocol()
+    too_long = HANDSHAKE.replace(b"\r\n\r\n", b"\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n")
+    for start in range(0, len(too_long), FEED_STEP_BYTES):
+        protocol.data_received(too_long[start : start + FEED_STEP_BYTES])
+        await settle()
+    assert transport.written.startswith(b"HTTP/1.1 431")
+    assert transport.closed
