@@ -13,6 +13,7 @@ that dies, and on SIGTERM/SIGINT passes SIGTERM on and waits for them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import multiprocessing
@@ -28,14 +29,44 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from rooms_ws.http_protocol import BoundedHandshakeProtocol
 from rooms_ws.logs import log_config
 from rooms_ws.metrics import WORKER_INDEX_ENV
 from rooms_ws.settings import Settings
+from rooms_ws.ws_protocol import BoundedWebSocketProtocol, FrameLimits
 
 logger = logging.getLogger(__name__)
 
 APP_FACTORY = "rooms_ws.app:app_from_env"
 STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that could not start
+
+
+def protocol_classes(settings: Settings) -> dict[str, Any]:
+    """uvicorn's ``http`` and ``ws`` protocols, bounded (docs/operations.md, "Bounds").
+
+    Partials of module-level classes: the config must pickle for ``--workers N``.
+    """
+    http = functools.partial(
+        BoundedHandshakeProtocol,
+        max_head_bytes=settings.max_handshake_bytes,
+        handshake_timeout_s=settings.handshake_timeout_seconds,
+    )
+    limits = FrameLimits(
+        max_message_bytes=settings.max_message_bytes,
+        max_fragments=settings.max_fragments,
+        control_per_second=settings.control_frames_per_second,
+        control_burst=settings.control_frames_burst,
+    )
+    return {
+        "http": http,
+        "ws": functools.partial(BoundedWebSocketProtocol, limits=limits),
+        # h11 bounds the request head it buffers while it is incomplete.
+        "h11_max_incomplete_event_size": settings.max_handshake_bytes,
+        # Frames over the limit are refused by the protocol layer with 1009.
+        "ws_max_size": settings.max_message_bytes,
+        "ws_ping_interval": settings.ping_interval_seconds,
+        "ws_ping_timeout": settings.ping_interval_seconds,
+    }
 
 
 def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1) -> uvicorn.Config:
@@ -45,9 +76,7 @@ def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1
         host=host,
         port=port,
         workers=workers,
-        ws="websockets-sansio",
-        # Frames over the limit are refused by the protocol layer with 1009.
-        ws_max_size=settings.max_message_bytes,
+        **protocol_classes(settings),
         lifespan="on",
         log_config=log_config(settings.log_level, settings.log_format),
         # uvicorn's access lines carry the query string (and so a token).

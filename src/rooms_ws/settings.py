@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     user_creates_per_minute: int = Field(default=30, ge=1, le=1_000_000)
     # Clock skew allowed between the token issuer and this server, on exp, iat and nbf.
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=3600)
+    # The upgrade request's line and headers together, and the time from
+    # accepting the TCP connection to the handshake's answer.
+    max_handshake_bytes: int = Field(default=16384, ge=1024, le=1024 * 1024)
+    handshake_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # WebSocket keepalive (lobby): a ping every interval, no pong within the
+    # same interval and the connection is dropped.
+    ping_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
 
     # --- internal tunables ------------------------------------------------
     max_code_draws: int = Field(default=8, ge=1, le=1000)
@@ -82,6 +89,12 @@ class Settings(BaseSettings):
     outbox_size: int = Field(default=256, ge=1, le=100_000)
     # Consecutive rate-limited frames after which the connection is closed (4008).
     rate_abuse_strikes: int = Field(default=100, ge=1)
+    # Pings and pongs a client may send (token bucket): generous, since a client
+    # needs a few a minute; past it the connection is closed with 4008.
+    control_frames_per_second: float = Field(default=10.0, gt=0, le=1_000_000)
+    control_frames_burst: int = Field(default=50, ge=1, le=1_000_000)
+    # Frames one fragmented message may span (1009 past it).
+    max_fragments: int = Field(default=128, ge=1, le=1_000_000)
     log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     log_format: str = Field(default="json", pattern=r"^(json|text)$")
 

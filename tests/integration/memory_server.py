@@ -31,7 +31,7 @@ from rooms_domain import (
 )
 from rooms_ws.app import create_app
 from rooms_ws.container import Container
-from rooms_ws.server import GracefulServer
+from rooms_ws.server import GracefulServer, protocol_classes
 from rooms_ws.settings import Settings
 from tests.integration.ws_support import SECRET
 
@@ -121,8 +121,8 @@ async def start_memory_server() -> AsyncIterator[StartMemoryServer]:
             app,
             host="127.0.0.1",
             port=0,
-            ws="websockets-sansio",
-            ws_max_size=settings.max_message_bytes,
+            # The protocols ``rooms serve`` runs, bounds included.
+            **protocol_classes(settings),
             log_config=None,
             access_log=False,
             lifespan="on",
