@@ -54,7 +54,7 @@ LIVE_STATE_MISSES = Counter(
 
 # Close codes worth a label of their own; a client may send any 1000-4999,
 # and label values must stay few.
-_KNOWN_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011} | {int(c) for c in CloseCode})
+_KNOWN_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1007, 1011} | {int(c) for c in CloseCode})
 
 ADAPTERS = AdapterCollector()
 REGISTRY.register(ADAPTERS)
