@@ -24,6 +24,7 @@ from rooms_adapters.redis_errors import EventsSkipped, EventsUnavailable
 from rooms_adapters.redis_events import RedisRoomEvents, RoomSubscription
 from rooms_domain import RoomId
 from rooms_ws.auth import Identity
+from rooms_ws.rate_limit import KeyedBudget
 from rooms_ws.session import Session, SessionLimits, SessionServices
 from tests.contracts.room_events import Inbox
 from tests.contracts.support import eventually
@@ -347,6 +348,7 @@ async def test_an_event_burst_a_socket_cannot_take_closes_it_with_4009(
             send_timeout_s=0.2,
             max_followed_rooms=64,
         ),
+        create_budget=KeyedBudget(per_minute=1000),
     )
     socket = FakeSocket()
     identity = Identity(user_id=harness.add_user(), expires_at=time.time() + 3600)
