@@ -21,7 +21,7 @@ from rooms_domain.errors import (
     StoreUnavailable,
     UnknownUser,
 )
-from rooms_domain.events import event_message
+from rooms_domain.events import event_frame, event_message
 from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import Room, RoomCode, RoomId, UserId
 from rooms_domain.ports import Claim, Completion, Fresh, Listener, Replay, RoomEvents
@@ -198,14 +198,14 @@ class MemoryLiveStateCache:
     """A dict of views; can be told to fail or to hang, as a sick Redis would.
 
     :meth:`apply` publishes each event on ``events`` when given, and records
-    it in :attr:`published` either way. Closed rooms are remembered for good
+    its frame in :attr:`published` either way. Closed rooms are remembered for good
     (Redis forgets its tombstones after a while).
     """
 
     def __init__(self, events: RoomEvents | None = None) -> None:
         self.views: dict[RoomId, LiveRoomView] = {}
         self.closed: set[RoomId] = set()
-        self.published: list[tuple[RoomId, str]] = []
+        self.published: list[tuple[RoomId, dict[str, object]]] = []
         self.fail_with: Exception | None = None
         self.hang = False
         self._events = events
@@ -224,15 +224,12 @@ class MemoryLiveStateCache:
         if update.closed:
             self.views.pop(room_id, None)
             self.closed.add(room_id)
-        elif room_id not in self.closed and (
-            stored is None or stored.version < update.view.version
-        ):
+        elif room_id not in self.closed and (stored is None or stored.version < update.version):
             self.views[room_id] = update.view.written_over(stored)
         for event in update.events:
-            message = event_message(event)
-            self.published.append((room_id, message))
+            self.published.append((room_id, event_frame(event)))
             if self._events is not None:
-                await self._events.publish(room_id, message)
+                await self._events.publish(room_id, event_message(event))
 
     async def _misbehave(self) -> None:
         if self.hang:

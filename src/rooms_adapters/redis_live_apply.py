@@ -134,7 +134,7 @@ async def apply_live_update(
     """
     view = update.view
     args = (
-        view.version,
+        update.version,
         "1" if update.closed else "0",
         TOMBSTONE_TTL_S,
         channel_name(room_id),

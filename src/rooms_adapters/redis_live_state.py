@@ -89,7 +89,7 @@ class RedisLiveStateCache:
         outcome = await self._guarded(
             room_id, lambda: _listed(apply_live_update(self._client, keys, room_id, update))
         )
-        logger.debug("live state: room %s v%s %s", room_id, update.view.version, outcome[0])
+        logger.debug("live state: room %s v%s %s", room_id, update.version, outcome[0])
 
     async def _transaction(self, packed: bytes, queued: int) -> list[object]:
         """Send MULTI, ``queued`` commands and EXEC at once; the EXEC reply.

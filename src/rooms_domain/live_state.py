@@ -122,13 +122,19 @@ class LiveUpdate:
         cls,
         room: Room,
         display_names: Mapping[UserId, str],
-        events: Iterable[LobbyEvent] = (),
-        *,
+        events: Iterable[LobbyEvent],
         now_ms: int,
     ) -> LiveUpdate:
-        """The update for ``room`` as committed; ``display_names`` of every seated user."""
+        """The update for ``room`` as committed; ``display_names`` of every seated user.
+
+        ``events`` empty for a rebuild; ``now_ms``: the time of the change.
+        """
         return cls(
             LiveRoomView.of(room, display_names, now_ms=now_ms),
             tuple(events),
             closed=room.status is RoomStatus.CLOSED,
         )
+
+    @property
+    def version(self) -> int:
+        return self.view.version

@@ -100,11 +100,11 @@ class Lobby:
         return self._step(self.room.set_ready(user, True), at_ms)
 
     def rebuild(self, at_ms: int) -> LiveUpdate:
-        return LiveUpdate.of(self.room, self.names, now_ms=at_ms)
+        return LiveUpdate.of(self.room, self.names, (), at_ms)
 
     def _step(self, change: Change, at_ms: int) -> LiveUpdate:
         self.room = change.room
-        return LiveUpdate.of(change.room, self.names, change.events, now_ms=at_ms)
+        return LiveUpdate.of(change.room, self.names, change.events, at_ms)
 
 
 def seat(view: LiveRoomView | None, index: int) -> dict[str, object]:

@@ -18,7 +18,7 @@ def test_an_update_carries_the_changes_events_and_whether_it_closed_the_room() -
     bob, joined = lobby.join("Bob", T1)
     assert not joined.closed
     assert [type(e) for e in joined.events] == [PlayerJoined]
-    assert joined.view.version == 1 and joined.view.meta["status"] == "open"
+    assert joined.version == 1 and joined.view.meta["status"] == "open"
     lobby.leave(lobby.host, T1)
     closing = lobby.leave(bob, T1)
     assert closing.closed and closing.view.meta["status"] == "closed"
@@ -27,7 +27,7 @@ def test_an_update_carries_the_changes_events_and_whether_it_closed_the_room() -
 def test_every_seated_user_needs_a_display_name() -> None:
     lobby = Lobby()
     with pytest.raises(KeyError):
-        LiveUpdate.of(lobby.room, {}, now_ms=T0)
+        LiveUpdate.of(lobby.room, {}, (), T0)
 
 
 def test_an_event_frame_is_the_server_envelope_with_no_request() -> None:
@@ -60,4 +60,4 @@ async def test_the_memory_cache_records_what_it_published() -> None:
     cache = MemoryLiveStateCache()  # no bus: recorded only
     _, joined = lobby.join("Bob", T1)
     await cache.apply(lobby.room_id, joined)
-    assert cache.published == [(lobby.room_id, event_message(joined.events[0]))]
+    assert cache.published == [(lobby.room_id, event_frame(joined.events[0]))]
