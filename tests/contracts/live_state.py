@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 
 from rooms_domain import LiveRoomView, LiveStateCache, LiveUpdate, RoomEvents, RoomId, UserId
@@ -281,3 +282,31 @@ class LiveUpdateContract:
         await live_state.apply(lobby.room_id, v1)
         await live_state.apply(lobby.room_id, v0)
         assert await live_state.read(lobby.room_id) is None
+
+    async def test_in_whatever_order_updates_land_the_newest_view_stays(
+        self, live_state: LiveStateCache
+    ) -> None:
+        lobby = Lobby()
+        bob, v1 = lobby.join("Bob", T1)
+        _, v2 = lobby.join("Cat", T1 + 1)
+        updates = [v1, v2, lobby.ready(bob, T2), lobby.leave(lobby.host, T2 + 1)]
+        updates += [lobby.ready(bob, T3)]
+        newest = updates[-1].view
+        for seed in range(5):
+            order = random.Random(seed).sample(updates, len(updates))
+            room_id = RoomId(uuid.uuid4())  # a fresh room per order, same contents
+            for update in order:
+                await live_state.apply(room_id, update)
+            view = await live_state.read(room_id)
+            assert view is not None and view.meta["version"] == newest.meta["version"]
+            assert without_stay(view) == without_stay(newest), order
+
+
+def without_stay(view: LiveRoomView) -> tuple[dict[str, str], list[dict[str, object]]]:
+    """The view without the fields that depend on when each occupant arrived."""
+    meta = {k: v for k, v in view.meta.items() if k != "created_at_ms"}
+    seats = [json.loads(view.seats[f"seat:{i}"]) for i in range(len(view.seats))]
+    for seat_ in seats:
+        seat_.pop("joined_at_ms", None)
+        seat_.pop("connected", None)
+    return meta, seats
