@@ -20,9 +20,10 @@ from rooms_domain.errors import (
     StoreUnavailable,
     UnknownUser,
 )
-from rooms_domain.live_state import LiveRoomView
+from rooms_domain.events import event_frame, event_message
+from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import Room, RoomCode, RoomId, UserId
-from rooms_domain.ports import Claim, Completion, Fresh, Listener, Replay
+from rooms_domain.ports import Claim, Completion, Fresh, Listener, Replay, RoomEvents
 from rooms_domain.replies import RequestKey, StoredReply
 
 logger = logging.getLogger(__name__)
@@ -193,12 +194,20 @@ class MemoryUnitOfWorkFactory:
 
 
 class MemoryLiveStateCache:
-    """A dict of views; can be told to fail or to hang, as a sick Redis would."""
+    """A dict of views; can be told to fail or to hang, as a sick Redis would.
 
-    def __init__(self) -> None:
+    :meth:`apply` publishes each event on ``events`` when given, and records
+    its frame in :attr:`published` either way. Closed rooms are remembered for good
+    (Redis forgets its tombstones after a while).
+    """
+
+    def __init__(self, events: RoomEvents | None = None) -> None:
         self.views: dict[RoomId, LiveRoomView] = {}
+        self.closed: set[RoomId] = set()
+        self.published: list[tuple[RoomId, dict[str, object]]] = []
         self.fail_with: Exception | None = None
         self.hang = False
+        self._events = events
 
     async def room_created(self, room_id: RoomId, view: LiveRoomView) -> None:
         await self._misbehave()
@@ -207,6 +216,19 @@ class MemoryLiveStateCache:
     async def read(self, room_id: RoomId) -> LiveRoomView | None:
         await self._misbehave()
         return self.views.get(room_id)
+
+    async def apply(self, room_id: RoomId, update: LiveUpdate) -> None:
+        await self._misbehave()
+        stored = self.views.get(room_id)
+        if update.closed:
+            self.views.pop(room_id, None)
+            self.closed.add(room_id)
+        elif room_id not in self.closed and (stored is None or stored.version < update.version):
+            self.views[room_id] = update.view.written_over(stored)
+        for event in update.events:
+            self.published.append((room_id, event_frame(event)))
+            if self._events is not None:
+                await self._events.publish(room_id, event_message(event))
 
     async def _misbehave(self) -> None:
         if self.hang:

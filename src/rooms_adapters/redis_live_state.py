@@ -27,7 +27,8 @@ from redis.exceptions import RedisError
 from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.redis_client import packed_command, redis_client
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
-from rooms_domain.live_state import LiveRoomView
+from rooms_adapters.redis_live_apply import apply_live_update
+from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import RoomId
 
 __all__ = ["RedisLiveStateCache", "meta_key", "redis_client", "seats_key"]
@@ -83,6 +84,13 @@ class RedisLiveStateCache:
         if not meta and not seats:
             return None
         return LiveRoomView(_text_map(meta), _text_map(seats))
+
+    async def apply(self, room_id: RoomId, update: LiveUpdate) -> None:
+        keys = (meta_key(room_id), seats_key(room_id))
+        outcome = await self._guarded(
+            room_id, lambda: _listed(apply_live_update(self._client, keys, room_id, update))
+        )
+        logger.debug("live state: room %s v%s %s", room_id, update.version, outcome[0])
 
     async def _transaction(self, packed: bytes, queued: int) -> list[object]:
         """Send MULTI, ``queued`` commands and EXEC at once; the EXEC reply.
@@ -204,6 +212,10 @@ _HSET = b"HSET"
 def _hset(key: str, fields: Mapping[str, str]) -> bytes:
     """``HSET key field value ...`` as one RESP command."""
     return packed_command(_HSET, key, *chain.from_iterable(fields.items()))
+
+
+async def _listed(step: Awaitable[str]) -> list[object]:
+    return [await step]
 
 
 def _text_map(raw: object) -> dict[str, str]:

@@ -19,7 +19,7 @@ from rooms_domain.errors import (
     UnknownUser,
     ValidationFailed,
 )
-from rooms_domain.live_state import LiveRoomView
+from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import (
     CreateRoomOk,
     Readiness,
@@ -69,6 +69,7 @@ __all__ = [
     "LiveRoomView",
     "LiveStateCache",
     "LiveStateFailure",
+    "LiveUpdate",
     "Problem",
     "Readiness",
     "Refusal",

@@ -8,6 +8,7 @@ change: followers order events by it and detect a gap with it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -93,3 +94,20 @@ class RoomClosed(LobbyEvent):
     type: ClassVar[str] = "room_closed"
 
     reason: CloseReason = CloseReason.EMPTY
+
+
+def event_frame(event: LobbyEvent) -> dict[str, object]:
+    """The event as a server frame: the reply envelope with no request to answer.
+
+    Every publisher sends this frame, so an event looks the same whichever
+    adapter or instance sent it (``docs/protocol.md``, events).
+    """
+    return {"type": event.type, "request_id": None, "payload": event.to_payload()}
+
+
+def event_message(event: LobbyEvent) -> str:
+    """:func:`event_frame` as the JSON text published on the room's channel."""
+    # Compact and in envelope order (type, request_id, payload), as replies are sent.
+    return json.dumps(
+        event_frame(event), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
-from rooms_domain.live_state import LiveRoomView
+from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import Room, RoomCode, RoomId
 from rooms_domain.replies import RequestKey, StoredReply
 
@@ -163,6 +163,16 @@ class LiveStateCache(Protocol):
 
     async def read(self, room_id: RoomId) -> LiveRoomView | None:
         """The stored view, or None when the room has none."""
+        ...
+
+    async def apply(self, room_id: RoomId, update: LiveUpdate) -> None:
+        """Bring the room's view to a committed change and publish its events, in one step.
+
+        The view is written unless the stored one has a newer-or-equal
+        version (the live view never goes back), and never again once a
+        ``closed`` update removed it; the events are published in order on
+        the room's channel either way.
+        """
         ...
 
 

@@ -27,8 +27,9 @@ from harness.services import private_redis, redis_server
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_events import RedisRoomEvents
+from rooms_adapters.redis_live_apply import closed_key
 from rooms_adapters.redis_live_state import RedisLiveStateCache, meta_key, seats_key
-from rooms_domain import LiveRoomView, RoomId
+from rooms_domain import LiveRoomView, LiveUpdate, RoomId
 
 __all__ = [
     "TrackedLiveState",
@@ -74,7 +75,11 @@ class RoomKeys:
         self.room_ids.add(room_id)
 
     async def delete(self, client: aioredis.Redis) -> None:
-        keys = [key for room in self.room_ids for key in (meta_key(room), seats_key(room))]
+        keys = [
+            key
+            for room in self.room_ids
+            for key in (meta_key(room), seats_key(room), closed_key(room))
+        ]
         if keys:
             await client.delete(*keys)
 
@@ -103,6 +108,10 @@ class TrackedLiveState:
 
     async def read(self, room_id: RoomId) -> LiveRoomView | None:
         return await self.inner.read(room_id)
+
+    async def apply(self, room_id: RoomId, update: LiveUpdate) -> None:
+        self._keys.track(room_id)
+        await self.inner.apply(room_id, update)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from rooms_adapters.memory import (
     MemoryUnitOfWorkFactory,
 )
 from rooms_domain import UserId
-from tests.contracts.live_state import LiveStateCacheContract
+from tests.contracts.live_state import LiveStateCacheContract, LiveUpdateContract
 from tests.contracts.room_events import RoomEventsContract
 from tests.contracts.support import MakeUser
 from tests.contracts.unit_of_work import UnitOfWorkContract
@@ -35,13 +35,13 @@ def make_user(uow_factory: MemoryUnitOfWorkFactory) -> MakeUser:
 
 
 @pytest.fixture
-def live_state() -> MemoryLiveStateCache:
-    return MemoryLiveStateCache()
+def room_events() -> MemoryRoomEvents:
+    return MemoryRoomEvents()
 
 
 @pytest.fixture
-def room_events() -> MemoryRoomEvents:
-    return MemoryRoomEvents()
+def live_state(room_events: MemoryRoomEvents) -> MemoryLiveStateCache:
+    return MemoryLiveStateCache(events=room_events)
 
 
 class TestMemoryUnitOfWork(UnitOfWorkContract):
@@ -49,6 +49,10 @@ class TestMemoryUnitOfWork(UnitOfWorkContract):
 
 
 class TestMemoryLiveStateCache(LiveStateCacheContract):
+    pass
+
+
+class TestMemoryLiveUpdate(LiveUpdateContract):
     pass
 
 
