@@ -117,3 +117,34 @@ async def test_a_close_that_cannot_be_delivered_is_logged_with_its_code(
         transport.abort()  # the reader that never reads leaves without a word
     [line] = closed_lines(server, user)
     assert line["close_code"] == 4009, line
+
+
+async def test_a_socket_follows_at_most_the_cap_and_drops_the_least_recent(
+    servers: Servers,
+    database_url: str,
+    redis_url: str,
+    redis: aioredis.Redis,
+    room_keys: RoomKeys,
+    tmp_path: Path,
+) -> None:
+    cap = 3
+    env = server_env(database_url, redis_url, tmp_path / "data", ROOMS_MAX_FOLLOWED_ROOMS=str(cap))
+    server = await start_server(servers, env)
+    ann = await add_user(database_url, "Ann")
+    rooms: list[str] = []
+    async with client(server.url, token_for(ann)) as ws:
+        for _ in range(cap + 2):
+            reply = await ask(ws, create_room())
+            rooms.append(reply["payload"]["room_id"])
+            room_keys.track(uuid.UUID(rooms[-1]))
+        channels = [f"room:{r}:events" for r in rooms]
+        counts = [n for _, n in await redis.pubsub_numsub(*channels)]
+        # The two rooms followed first were dropped: nobody listens there any more.
+        assert counts == [0, 0, 1, 1, 1]
+        # What is still published on a dropped room never reaches the socket;
+        # the followed rooms' messages do.
+        marker = secrets.token_hex(8)
+        await redis.publish(channels[0], json.dumps({"type": "dropped", "marker": marker}))
+        await redis.publish(channels[-1], json.dumps({"type": "kept", "marker": marker}))
+        heard = json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+        assert heard == {"type": "kept", "marker": marker}
