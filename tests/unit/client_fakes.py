@@ -42,7 +42,10 @@ def error(code: str, retryable: bool, details: list[dict[str, str]] | None = Non
     async def act(ws: ServerConnection, frame: dict[str, Any]) -> None:
         body = {"code": code, "message": code, "retryable": retryable, "details": details or []}
         await ws.send(
-            json.dumps({"type": "error", "request_id": frame["request_id"], "payload": body})
+            json.dumps(
+                {"type": "error", "request_id": frame["request_id"], "payload": body},
+                separators=(",", ":"),
+            )
         )
 
     return act
@@ -162,7 +165,7 @@ class FakeLobby:
         if room is not None and kind != "leave_room" and ws not in self.followers[room]:
             self.followers[room].append(ws)
         reply = {"type": reply_type, "request_id": frame["request_id"], "payload": body}
-        await ws.send(json.dumps(reply))
+        await ws.send(json.dumps(reply, separators=(",", ":")))
         if room is not None:
             await self.publish(room, events)
             if kind == "leave_room" and ws in self.followers[room]:
@@ -170,7 +173,10 @@ class FakeLobby:
 
     async def publish(self, room_id: str, events: list[dict[str, Any]]) -> None:
         for event in events:
-            text = json.dumps({"type": event.pop("type"), "request_id": None, "payload": event})
+            text = json.dumps(
+                {"type": event.pop("type"), "request_id": None, "payload": event},
+                separators=(",", ":"),
+            )
             for follower in list(self.followers.get(room_id, [])):
                 with contextlib.suppress(ConnectionClosed):
                     await follower.send(text)
