@@ -42,7 +42,6 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
-    # The lobby (docs/protocol.md): refusals by the room's state, never retryable.
     ROOM_NOT_FOUND = "room_not_found"
     ROOM_FULL = "room_full"
     ROOM_IN_GAME = "room_in_game"

@@ -1,4 +1,4 @@
-"""The lobby's events (lobby §3 in ``docs/protocol.md``), typed, and their ordering.
+"""The lobby's events (``docs/protocol.md``, events), typed, and their ordering.
 
 Every event carries its ``room_id`` and the room's ``version`` after the
 change that caused it. The events of one change share that version, and
@@ -192,7 +192,7 @@ class Versions:
         self._synced[room.room_id] = room.version
 
     def created(self, room_id: uuid.UUID) -> None:
-        """A room this client created starts at version 0 (contract: create_room)."""
+        """A room this client created starts at version 0 (docs/protocol.md, create_room)."""
         self._seen.setdefault(room_id, 0)
 
     def accept(self, room_id: uuid.UUID, version: int) -> None:

@@ -1,4 +1,4 @@
-"""The lobby's replies (lobby §2 in ``docs/protocol.md``), typed: frames in, values out.
+"""The lobby's replies (``docs/protocol.md``, requests), typed: frames in, values out.
 
 Every reader checks the JSON type of each field it uses and raises
 :class:`ProtocolError` on anything else; fields it does not use are ignored,
