@@ -5,6 +5,7 @@
 
 const $ = (id) => document.getElementById(id);
 const RETRIES = 5; // tries of one request after a retryable error, same request_id
+const REPLY_TIMEOUT_MS = 15000; // then the same frame again: a lost reply is asked for anew
 const CROCKFORD = /^[0-9A-HJKMNP-TV-Z]{6}$/;
 const EVENTS = new Set([
   "player_joined", "player_left", "host_changed", "player_ready",
@@ -177,10 +178,29 @@ function send(frame) {
 function request(type, payload, onOk) {
   const requestId = uuid4();
   const frame = JSON.stringify({ type, request_id: requestId, payload });
-  pending.set(requestId, { type, frame, tries: 1, onOk });
+  const entry = { type, frame, tries: 1, onOk, timer: null };
+  pending.set(requestId, entry);
   message("");
   send(frame); // if closed, it is sent on the next connection
+  awaitReply(requestId, entry);
   render();
+}
+
+// A reply that never comes must not leave its button disabled for good.
+function awaitReply(requestId, entry) {
+  clearTimeout(entry.timer);
+  entry.timer = setTimeout(() => {
+    if (pending.get(requestId) !== entry) return;
+    if (entry.tries < RETRIES) {
+      entry.tries += 1;
+      send(entry.frame);
+      awaitReply(requestId, entry);
+      return;
+    }
+    pending.delete(requestId);
+    message(`${entry.type}: no reply from the server; it may or may not have been done (the room shows what is).`);
+    render();
+  }, REPLY_TIMEOUT_MS);
 }
 
 // --- frames in ---------------------------------------------------------------------------
@@ -207,9 +227,14 @@ function onReply(msg) {
   if (msg.type === "error" && body.retryable && request.tries < RETRIES) {
     request.tries += 1;
     const ceiling = Math.min(4000, 200 * 2 ** request.tries);
-    setTimeout(() => send(request.frame), ceiling / 2 + (Math.random() * ceiling) / 2);
+    clearTimeout(request.timer);
+    setTimeout(() => {
+      send(request.frame);
+      awaitReply(msg.request_id, request);
+    }, ceiling / 2 + (Math.random() * ceiling) / 2);
     return;
   }
+  clearTimeout(request.timer);
   pending.delete(msg.request_id);
   if (msg.type === "error") {
     showError(request.type, body);
