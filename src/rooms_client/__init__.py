@@ -3,8 +3,9 @@
     async with RoomsClient.connect("ws://127.0.0.1:8000/ws", token) as client:
         room = await client.create_room(max_players=2)
         print(room.code)
-        async for event in client.room_events():
-            print(event.data)
+        joined = await other_client.join_room(room.code)   # another user
+        async for event in client.events():  # PlayerJoined(room_id, version, ...), ...
+            print(event)
 
 Depends on ``websockets`` and the standard library only: it can be copied
 into a game's tooling without the server. The wire format is docs/protocol.md §4-10
@@ -25,6 +26,28 @@ from rooms_client.errors import (
     ServerClosed,
     ServerError,
 )
+from rooms_client.events import (
+    GameStarted,
+    HostChanged,
+    LobbyEvent,
+    PlayerDisconnected,
+    PlayerJoined,
+    PlayerLeft,
+    PlayerReady,
+    PlayerReconnected,
+    RoomClosed,
+    RoomSynced,
+    SeatEvent,
+)
+from rooms_client.lobby import (
+    JoinRoomOk,
+    KickPlayerOk,
+    LeaveRoomOk,
+    Room,
+    Seat,
+    SetReadyOk,
+    StartGameOk,
+)
 from rooms_client.protocol import CreateRoomOk, RoomEvent
 
 __all__ = [
@@ -34,13 +57,31 @@ __all__ = [
     "ConnectionRefused",
     "CreateRoomOk",
     "ErrorCode",
+    "GameStarted",
     "HandshakeRefused",
+    "HostChanged",
+    "JoinRoomOk",
+    "KickPlayerOk",
+    "LeaveRoomOk",
+    "LobbyEvent",
+    "PlayerDisconnected",
+    "PlayerJoined",
+    "PlayerLeft",
+    "PlayerReady",
+    "PlayerReconnected",
     "ProtocolError",
     "ReplyTimeout",
     "RetryPolicy",
+    "Room",
+    "RoomClosed",
     "RoomEvent",
+    "RoomSynced",
     "RoomsClient",
     "RoomsClientError",
+    "Seat",
+    "SeatEvent",
     "ServerClosed",
     "ServerError",
+    "SetReadyOk",
+    "StartGameOk",
 ]

@@ -12,8 +12,11 @@ second room.
 
 After a reconnection the new socket follows no room: the client replays the
 ``create_room`` of every room it created (same id, same payload; the server
-answers with the stored result and subscribes the socket again). Events
-published while no socket was connected are lost: pub/sub keeps no history.
+answers with the stored result and subscribes the socket again), then sends
+``get_room`` for every room it follows. Events published while no socket was
+connected are lost (pub/sub keeps no history): :meth:`RoomsClient.events`
+yields that snapshot as a :class:`RoomSynced`, and does the same whenever an
+event's ``version`` shows a gap (docs/protocol.md, lobby events).
 """
 
 from __future__ import annotations
@@ -44,11 +47,29 @@ from rooms_client.errors import (
     ClientClosed,
     ConnectionLost,
     ConnectionRefused,
+    ErrorCode,
     HandshakeRefused,
     ProtocolError,
     ReplyTimeout,
     RoomsClientError,
     ServerClosed,
+    ServerError,
+)
+from rooms_client.events import LobbyEvent, RoomClosed, RoomSynced, Step, Versions, parse_event
+from rooms_client.lobby import (
+    GET_ROOM,
+    JOIN_ROOM,
+    KICK_PLAYER,
+    LEAVE_ROOM,
+    SET_READY,
+    START_GAME,
+    JoinRoomOk,
+    KickPlayerOk,
+    LeaveRoomOk,
+    Room,
+    SetReadyOk,
+    StartGameOk,
+    read_room,
 )
 from rooms_client.protocol import (
     CreateRoomOk,
@@ -56,6 +77,7 @@ from rooms_client.protocol import (
     RoomEvent,
     create_room_frame,
     read_frame,
+    request_frame,
 )
 
 __all__ = ["RECONNECT_CODES", "RoomsClient", "Trace"]
@@ -72,6 +94,11 @@ Trace = Callable[[str, str], None]
 
 # Ids of finished requests kept to recognise late replies (not room events).
 _REMEMBERED_IDS = 1024
+
+# get_room refusals after which the client stops following the room.
+_GONE = frozenset({ErrorCode.ROOM_NOT_FOUND, ErrorCode.NOT_IN_ROOM})
+
+RequestId = uuid.UUID | str | None
 
 
 class RoomsClient:
@@ -102,8 +129,10 @@ class RoomsClient:
         self._pending: dict[str, asyncio.Future[Reply]] = {}
         self._active: set[str] = set()  # ids whose request is between its first try and its end
         self._finished: OrderedDict[str, None] = OrderedDict()
-        self._followed: dict[uuid.UUID, tuple[str, str]] = {}  # room -> (request id, frame)
-        self._events: asyncio.Queue[RoomEvent] = asyncio.Queue(max_queued_events)
+        # Rooms this client follows; for those it created, the create_room to replay.
+        self._followed: dict[uuid.UUID, tuple[str, str] | None] = {}
+        self._versions = Versions()
+        self._events: asyncio.Queue[RoomEvent | RoomSynced] = asyncio.Queue(max_queued_events)
         self._background: set[asyncio.Task[None]] = set()
         self.connections = 0  # sockets opened so far (1 + reconnections)
         self.dropped_events = 0  # room events dropped because nobody read them
@@ -208,7 +237,58 @@ class RoomsClient:
         )
         result = CreateRoomOk.from_reply(await self._request(rid, frame))
         self._followed[result.room_id] = (rid, frame)
+        self._versions.created(result.room_id)
         return result
+
+    async def join_room(self, code: str, request_id: RequestId = None) -> JoinRoomOk:
+        """Take a seat in the room with this join code (any case, hyphens and spaces allowed).
+
+        Joining a room where this user already sits answers with that seat.
+        """
+        result = JoinRoomOk.from_reply(await self._send(JOIN_ROOM, request_id, code=code))
+        self._follow(result.room)
+        return result
+
+    async def leave_room(self, room_id: uuid.UUID, request_id: RequestId = None) -> LeaveRoomOk:
+        reply = await self._send(LEAVE_ROOM, request_id, room_id=str(room_id))
+        result = LeaveRoomOk.from_reply(reply)
+        # The events of this leave may still come; a later reconnection must not follow it.
+        self._followed.pop(room_id, None)
+        return result
+
+    async def set_ready(
+        self, room_id: uuid.UUID, ready: bool = True, request_id: RequestId = None
+    ) -> SetReadyOk:
+        reply = await self._send(SET_READY, request_id, room_id=str(room_id), ready=ready)
+        return SetReadyOk.from_reply(reply)
+
+    async def kick_player(
+        self, room_id: uuid.UUID, seat_index: int, request_id: RequestId = None
+    ) -> KickPlayerOk:
+        """Empty another player's seat (host only, while the room is open)."""
+        reply = await self._send(
+            KICK_PLAYER, request_id, room_id=str(room_id), seat_index=seat_index
+        )
+        return KickPlayerOk.from_reply(reply)
+
+    async def start_game(self, room_id: uuid.UUID, request_id: RequestId = None) -> StartGameOk:
+        """Host only; every occupied seat (at least 2) ready, else ``not_ready`` with details."""
+        reply = await self._send(START_GAME, request_id, room_id=str(room_id))
+        return StartGameOk.from_reply(reply)
+
+    async def get_room(self, room_id: uuid.UUID, request_id: RequestId = None) -> Room:
+        """The room's snapshot (members only); this connection follows the room from now on."""
+        room = read_room(await self._send(GET_ROOM, request_id, room_id=str(room_id)))
+        self._follow(room)
+        return room
+
+    def _follow(self, room: Room) -> None:
+        self._followed.setdefault(room.room_id, None)
+        self._versions.synced(room)
+
+    async def _send(self, kind: str, request_id: RequestId, **payload: Any) -> Reply:
+        rid = str(uuid.UUID(str(request_id))) if request_id is not None else str(uuid.uuid4())
+        return await self._request(rid, request_frame(kind, rid, payload))
 
     async def _request(self, rid: str, frame: str) -> Reply:
         """Send ``frame`` until it gets a reply that is not a retryable error."""
@@ -263,10 +343,61 @@ class RoomsClient:
     # --- room events ---------------------------------------------------------------------
 
     async def room_events(self) -> AsyncIterator[RoomEvent]:
-        """Every frame that is not a reply, in order, until the client closes.
+        """Every frame that is not a reply, raw, in order, until the client closes.
 
         Raises the reason the connection could not be kept, if there is one.
+        Use this or :meth:`events`, not both: they read the same queue.
         """
+        async for item in self._queued():
+            if isinstance(item, RoomEvent):
+                yield item
+
+    async def events(self) -> AsyncIterator[LobbyEvent | RoomSynced]:
+        """The lobby events of every followed room, typed, in version order per room.
+
+        An event whose ``version`` shows a gap or comes after a newer one makes
+        the client fetch the room (``get_room``) and yield a :class:`RoomSynced`
+        first; events the snapshot already holds are skipped. Frames of a type
+        this client does not know are skipped too (a newer server may send some).
+        """
+        async for item in self._queued():
+            if isinstance(item, RoomSynced):
+                self._versions.synced(item.room)
+                yield item
+                continue
+            try:
+                event = parse_event(item)
+            except ProtocolError:
+                logger.warning("ignoring a malformed event: %.200s", item.text)
+                continue
+            if event is None:
+                continue
+            step = self._versions.step(event.room_id, event.version)
+            if step is Step.RESYNC:
+                synced = await self._resync(event.room_id)
+                if synced is not None:
+                    yield synced
+                step = self._versions.step(event.room_id, event.version)
+                if step is Step.RESYNC:  # the snapshot is older still: count from here
+                    self._versions.accept(event.room_id, event.version)
+                    step = Step.DELIVER
+            if step is Step.DELIVER:
+                if isinstance(event, RoomClosed):
+                    self._followed.pop(event.room_id, None)
+                yield event
+
+    async def _resync(self, room_id: uuid.UUID) -> RoomSynced | None:
+        logger.info("room %s: an event is missing or late, fetching the room", room_id)
+        try:
+            return RoomSynced(await self.get_room(room_id))
+        except ServerError as exc:
+            logger.warning("room %s could not be fetched again: %s", room_id, exc.code)
+            if exc.code in _GONE:
+                self._followed.pop(room_id, None)
+                self._versions.forget(room_id)
+            return None
+
+    async def _queued(self) -> AsyncIterator[RoomEvent | RoomSynced]:
         supervisor = self._supervisor
         if supervisor is None:
             raise RuntimeError("the client is not started; use RoomsClient.connect")
@@ -287,7 +418,7 @@ class RoomsClient:
         if self._fatal is not None and not self._closing:
             raise self._fatal
 
-    def _push_event(self, event: RoomEvent) -> None:
+    def _push_event(self, event: RoomEvent | RoomSynced) -> None:
         if self._events.full():
             # Never block the reader (replies come through it): drop the oldest.
             self._events.get_nowait()
@@ -429,14 +560,25 @@ class RoomsClient:
                 future.set_exception(error)
 
     async def _refollow(self) -> None:
-        """Subscribe the new socket to every room this client created (by replay)."""
-        for room_id, (rid, frame) in list(self._followed.items()):
-            if rid in self._active:
-                continue  # its own retry is about to replay it
+        """Follow every room again on the new socket, and catch up on what was missed."""
+        for room_id, created in list(self._followed.items()):
+            if created is not None and created[0] not in self._active:
+                # A replay of create_room follows the room on any server version.
+                try:
+                    await self._request(*created)
+                except RoomsClientError as exc:
+                    logger.warning("could not follow room %s again: %s", room_id, exc)
             try:
-                await self._request(rid, frame)
+                room = read_room(await self._send(GET_ROOM, None, room_id=str(room_id)))
+            except ServerError as exc:
+                logger.warning("could not fetch room %s again: %s", room_id, exc.code)
+                if exc.code in _GONE:
+                    self._followed.pop(room_id, None)
+                continue
             except RoomsClientError as exc:
-                logger.warning("could not follow room %s again: %s", room_id, exc)
+                logger.warning("could not fetch room %s again: %s", room_id, exc)
+                continue
+            self._push_event(RoomSynced(room))
 
     def _spawn(self, coroutine: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coroutine)

@@ -45,6 +45,12 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
+    ROOM_NOT_FOUND = "room_not_found"
+    ROOM_FULL = "room_full"
+    ROOM_IN_GAME = "room_in_game"
+    NOT_IN_ROOM = "not_in_room"
+    NOT_HOST = "not_host"
+    NOT_READY = "not_ready"
 
 
 class RoomsClientError(Exception):
@@ -76,6 +82,17 @@ class ServerError(RoomsClientError):
             str(d["field"]): str(d["problem"])
             for d in self.details
             if isinstance(d, dict) and "field" in d and "problem" in d
+        }
+
+    def blocking_seats(self) -> dict[int, str]:
+        """``{seat_index: problem}`` from the details of ``not_ready``."""
+        return {
+            int(d["seat_index"]): str(d["problem"])
+            for d in self.details
+            if isinstance(d, dict)
+            and isinstance(d.get("seat_index"), int)
+            and not isinstance(d.get("seat_index"), bool)
+            and "problem" in d
         }
 
     def __repr__(self) -> str:

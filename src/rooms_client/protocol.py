@@ -24,6 +24,7 @@ __all__ = [
     "RoomEvent",
     "create_room_frame",
     "read_frame",
+    "request_frame",
 ]
 
 CREATE_ROOM = "create_room"
@@ -111,8 +112,13 @@ def create_room_frame(
         "ruleset_id": ruleset_id,
         "ruleset_config": dict(ruleset_config or {}),
     }
-    frame = {"type": CREATE_ROOM, "request_id": request_id, "payload": payload}
-    # allow_nan=False: NaN is not JSON, the server would refuse the frame.
+    # allow_nan=False (in request_frame): NaN is not JSON, the server would refuse it.
+    return request_frame(CREATE_ROOM, request_id, payload)
+
+
+def request_frame(kind: str, request_id: str, payload: Mapping[str, Any]) -> str:
+    """One request in the envelope of docs/protocol.md, as compact JSON."""
+    frame = {"type": kind, "request_id": request_id, "payload": dict(payload)}
     return json.dumps(frame, separators=(",", ":"), allow_nan=False)
 
 

@@ -4,7 +4,8 @@
     rooms db init | rooms db check
     rooms user add --name NAME
     rooms token USER_ID [--ttl SECONDS]
-    rooms try TOKEN [--url URL]
+    rooms try TOKEN [--url URL] [join CODE | ready ROOM_ID [--off] | start | leave | get
+                                  | watch ROOM_ID | kick ROOM_ID SEAT]
     rooms asyncapi [--format yaml|json]
 
 Without ROOMS_DATABASE_URL / ROOMS_REDIS_URL every verb uses the embedded
@@ -127,11 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.set_defaults(run=_token)
 
-    try_ = verbs.add_parser("try", help="send one create_room to a running server")
-    try_.add_argument("token", metavar="TOKEN")
-    try_.add_argument("--url", help="default: ws://ROOMS_HOST:ROOMS_PORT/ws")
-    try_.add_argument("--max-players", type=int, default=4)
-    try_.add_argument("--request-id", type=_uuid, help="default: a new UUID")
+    from rooms_ws.try_verb import add_arguments as add_try_arguments
+
+    try_ = verbs.add_parser("try", help="send lobby requests to a running server")
+    add_try_arguments(try_)
     try_.set_defaults(run=_try)
 
     asyncapi = verbs.add_parser("asyncapi", help="print the AsyncAPI 3.0 document of /ws")
@@ -358,11 +358,11 @@ def _banner(host: str, port: int) -> str:
 
 def _try(args: argparse.Namespace, settings: Settings) -> int:
     # The client library does the talking (and retries what is retryable).
-    from rooms_ws.try_verb import run_try
+    from rooms_ws.try_verb import run_verb
 
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = args.url or f"ws://{host}:{settings.port}/ws"
-    return run_try(url, args.token, max_players=args.max_players, request_id=args.request_id)
+    return run_verb(args, url)
 
 
 # --- asyncapi -----------------------------------------------------------------------

