@@ -93,3 +93,8 @@ class RoomClosed(LobbyEvent):
     type: ClassVar[str] = "room_closed"
 
     reason: CloseReason = CloseReason.EMPTY
+
+
+def event_frame(event: LobbyEvent) -> dict[str, object]:
+    """The server envelope an event travels in: no request answered it."""
+    return {"type": event.type, "request_id": None, "payload": event.to_payload()}
