@@ -42,6 +42,12 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
+    ROOM_NOT_FOUND = "room_not_found"
+    ROOM_FULL = "room_full"
+    ROOM_IN_GAME = "room_in_game"
+    NOT_IN_ROOM = "not_in_room"
+    NOT_HOST = "not_host"
+    NOT_READY = "not_ready"
 
 
 class RoomsClientError(Exception):

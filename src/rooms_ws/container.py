@@ -7,8 +7,8 @@ what ``/ws`` needs means a test that overrides ``uow_factory`` with the
 in-memory one never opens a pool.
 
     settings -> database_url -> pool -> uow_factory, user_exists -+
-             -> redis_url -> redis -> live_state -------------------+-> create_room -> gateway
-                          -> room_events --------------------------------------------+
+             -> redis_url -> redis -> live_state -------------------+-> create_room, lobby -+
+                          -> room_events ----------------------------------------------+-> gateway
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_events import RedisRoomEvents
 from rooms_adapters.redis_live_state import RedisLiveStateCache
 from rooms_domain import CreateRoom, SecureCodeGenerator, SystemClock
+from rooms_domain.use_cases import GetRoom, JoinRoom, KickPlayer, LeaveRoom, SetReady, StartGame
 from rooms_ws.auth import TokenVerifier
 from rooms_ws.endpoint import Gateway
 from rooms_ws.origins import OriginPolicy
 from rooms_ws.registry import ConnectionRegistry
 from rooms_ws.secret import jwt_secret
-from rooms_ws.session import SessionLimits, SessionServices
+from rooms_ws.session import LobbyServices, SessionLimits, SessionServices
 from rooms_ws.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,24 @@ def _limits(settings: Settings) -> SessionLimits:
     )
 
 
+def _lobby(uow_factory: Any, live_state: Any, settings: Settings) -> LobbyServices:
+    """The lobby's use cases: stateless, on the same stores as create_room."""
+    deps: dict[str, Any] = {
+        "uow_factory": uow_factory,
+        "live_state": live_state,
+        "clock": SystemClock(),
+        "live_state_timeout_s": settings.live_state_backstop_s,
+    }
+    return LobbyServices(
+        join_room=JoinRoom(**deps),
+        leave_room=LeaveRoom(**deps),
+        set_ready=SetReady(**deps),
+        kick_player=KickPlayer(**deps),
+        start_game=StartGame(**deps),
+        get_room=GetRoom(**deps),
+    )
+
+
 def _verifier(settings: Settings) -> TokenVerifier:
     return TokenVerifier(jwt_secret(settings))
 
@@ -193,6 +212,8 @@ class Container(containers.DeclarativeContainer):
         live_state_timeout_s=settings.provided.live_state_backstop_s,
     )
 
+    lobby = providers.Singleton(_lobby, uow_factory, live_state, settings)
+
     registry = providers.Singleton(
         ConnectionRegistry,
         max_connections=settings.provided.max_connections,
@@ -205,6 +226,7 @@ class Container(containers.DeclarativeContainer):
             create_room=create_room,
             events=room_events,
             limits=providers.Callable(_limits, settings),
+            lobby=lobby,
         ),
         verifier=providers.Singleton(_verifier, settings),
         origins=providers.Singleton(OriginPolicy, settings.provided.effective_allowed_origins),

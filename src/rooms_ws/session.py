@@ -18,6 +18,7 @@ directly, and a close request that arrives meanwhile interrupts that wait
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -25,16 +26,40 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rooms_domain import CreateRoom, CreateRoomCommand, RoomEvents, RoomId, Subscription
+from rooms_domain.commands import (
+    GetRoomCommand,
+    JoinRoomCommand,
+    KickPlayerCommand,
+    LeaveRoomCommand,
+    LobbyCommand,
+    SetReadyCommand,
+    StartGameCommand,
+)
+from rooms_domain.use_cases import GetRoom, JoinRoom, KickPlayer, LeaveRoom, SetReady, StartGame
+from rooms_domain.use_cases.lobby import LobbyOutcome
 from rooms_ws import metrics
 from rooms_ws.auth import Identity
 from rooms_ws.errors import RATE_LIMITED, UNKNOWN_TYPE, CloseCode, is_expected, to_wire
 from rooms_ws.messages import (
     CREATE_ROOM,
     CREATE_ROOM_OK,
+    GET_ROOM,
+    JOIN_ROOM,
+    JOIN_ROOM_OK,
+    KICK_PLAYER,
+    KICK_PLAYER_OK,
+    LEAVE_ROOM,
+    LEAVE_ROOM_OK,
     REQUEST_TYPES,
+    ROOM,
+    SET_READY,
+    SET_READY_OK,
+    START_GAME,
+    START_GAME_OK,
     EncodedReply,
     FrameRejected,
     RequestEnvelope,
@@ -61,12 +86,31 @@ class SessionLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class LobbyServices:
+    """The lobby's use cases (docs/protocol.md), one per request."""
+
+    join_room: JoinRoom
+    leave_room: LeaveRoom
+    set_ready: SetReady
+    kick_player: KickPlayer
+    start_game: StartGame
+    get_room: GetRoom
+
+
+@dataclass(frozen=True, slots=True)
 class SessionServices:
     """Process-wide and stateless: one instance serves every connection."""
 
     create_room: CreateRoom
     events: RoomEvents
     limits: SessionLimits
+    lobby: LobbyServices
+
+
+# After its events, a change that ends this connection's following of a room
+# (its user left or was kicked, or the room closed) lets the rest of that
+# change's events through for this long, then unsubscribes.
+UNFOLLOW_GRACE_S = 1.0
 
 
 TOO_LARGE_CLOSE_REASON = "frame too large"
@@ -81,6 +125,7 @@ class Session:
     __slots__ = (
         "_bucket",
         "_close",
+        "_ended",
         "_expiry",
         "_identity",
         "_interrupting",
@@ -119,6 +164,8 @@ class Session:
         self._interrupting = False  # we cancelled that wait
         self._expiry: asyncio.TimerHandle | None = None
         self._subscriptions: dict[RoomId, Subscription] = {}
+        # Rooms this connection stops following: the version of the change that ended it.
+        self._ended: dict[RoomId, int] = {}
         self.client_close_code: int | None = None
         self.requests = 0
 
@@ -250,10 +297,69 @@ class Session:
         await self._follow(outcome.result.room_id)
         return reply(CREATE_ROOM_OK, envelope.request_id, outcome.result.to_payload())
 
+    async def _lobby_request(
+        self,
+        envelope: RequestEnvelope,
+        command_type: type[LobbyCommand],
+        run: Callable[[Any], Awaitable[LobbyOutcome]],
+    ) -> LobbyOutcome:
+        command = command_type.from_payload(
+            self._identity.user_id, envelope.request_uuid, envelope.payload
+        )
+        outcome = await run(command)
+        if outcome.live_state_missed:
+            metrics.LIVE_STATE_MISSES.inc()
+        return outcome
+
+    async def _join_room(self, envelope: RequestEnvelope) -> EncodedReply:
+        lobby = self._services.lobby
+        outcome = await self._lobby_request(envelope, JoinRoomCommand, lobby.join_room.run)
+        if outcome.member:  # a replay too, while the seat is still the user's
+            await self._follow(outcome.room_id)
+        return reply(JOIN_ROOM_OK, envelope.request_id, outcome.payload)
+
+    async def _get_room(self, envelope: RequestEnvelope) -> EncodedReply:
+        outcome = await self._lobby_request(
+            envelope, GetRoomCommand, self._services.lobby.get_room.run
+        )
+        await self._follow(outcome.room_id)
+        return reply(ROOM, envelope.request_id, outcome.payload)
+
+    async def _leave_room(self, envelope: RequestEnvelope) -> EncodedReply:
+        outcome = await self._lobby_request(
+            envelope, LeaveRoomCommand, self._services.lobby.leave_room.run
+        )
+        # Normally the leave's own player_left ends the following (see
+        # _deliver); when it could not be published, nothing else will.
+        if outcome.live_state_missed or outcome.replayed:
+            await self._unfollow(outcome.room_id)
+        return reply(LEAVE_ROOM_OK, envelope.request_id, outcome.payload)
+
+    async def _set_ready(self, envelope: RequestEnvelope) -> EncodedReply:
+        lobby = self._services.lobby
+        outcome = await self._lobby_request(envelope, SetReadyCommand, lobby.set_ready.run)
+        return reply(SET_READY_OK, envelope.request_id, outcome.payload)
+
+    async def _kick_player(self, envelope: RequestEnvelope) -> EncodedReply:
+        lobby = self._services.lobby
+        outcome = await self._lobby_request(envelope, KickPlayerCommand, lobby.kick_player.run)
+        return reply(KICK_PLAYER_OK, envelope.request_id, outcome.payload)
+
+    async def _start_game(self, envelope: RequestEnvelope) -> EncodedReply:
+        lobby = self._services.lobby
+        outcome = await self._lobby_request(envelope, StartGameCommand, lobby.start_game.run)
+        return reply(START_GAME_OK, envelope.request_id, outcome.payload)
+
     _handlers: ClassVar[
         dict[str, Callable[[Session, RequestEnvelope], Awaitable[EncodedReply]]]
     ] = {
         CREATE_ROOM: _create_room,
+        JOIN_ROOM: _join_room,
+        LEAVE_ROOM: _leave_room,
+        SET_READY: _set_ready,
+        KICK_PLAYER: _kick_player,
+        START_GAME: _start_game,
+        GET_ROOM: _get_room,
     }
 
     async def _answer(
@@ -295,13 +401,14 @@ class Session:
     # --- room events -----------------------------------------------------------------
 
     async def _follow(self, room_id: RoomId) -> None:
+        self._ended.pop(room_id, None)  # following again (a rejoin)
         if room_id in self._subscriptions:
             return
         # The port bounds its own wait; a timeout here could cancel it halfway
         # and leave a listener registered that nobody would ever close.
         try:
             self._subscriptions[room_id] = await self._services.events.subscribe(
-                room_id, self._deliver
+                room_id, functools.partial(self._deliver, room_id)
             )
         except Exception:
             # The room exists and the client must hear so; live events are
@@ -312,10 +419,33 @@ class Session:
                 extra={"room_id": str(room_id), "connection_id": self.id},
             )
 
-    async def _deliver(self, message: str) -> None:
+    async def _deliver(self, room_id: RoomId, message: str) -> None:
+        ended = self._ended.get(room_id)
+        if ended is not None and _version(message) > ended:
+            return  # no more events of a room this connection stopped following
         # Never blocks the process-wide fan-out: a full queue closes this
         # connection (4009) instead of slowing every other one down.
         self._outbox.offer(message)
+        if ended is None and _ends_following(message, self._user):
+            version = _version(message)
+            self._ended[room_id] = version
+            asyncio.get_running_loop().call_later(
+                UNFOLLOW_GRACE_S,
+                lambda: asyncio.ensure_future(self._unfollow(room_id, at_version=version)),
+            )
+
+    async def _unfollow(self, room_id: RoomId, at_version: int | None = None) -> None:
+        """Stop following the room (unless it was followed again since ``at_version``)."""
+        if at_version is not None and self._ended.get(room_id) != at_version:
+            return
+        self._ended.pop(room_id, None)
+        subscription = self._subscriptions.pop(room_id, None)
+        if subscription is None:
+            return
+        try:
+            await subscription.close()
+        except Exception:
+            logger.warning("unsubscribe failed", exc_info=True, extra={"room_id": str(room_id)})
 
     async def _unsubscribe_all(self) -> None:
         subscriptions, self._subscriptions = self._subscriptions, {}
@@ -338,3 +468,26 @@ class Session:
             await self._ws.send({"type": "websocket.close", "code": code, "reason": ""})
         except (WebSocketDisconnect, OSError, RuntimeError) as exc:
             raise ConnectionError("client gone") from exc
+
+
+def _ends_following(message: str, user: str) -> bool:
+    """Whether an event ends a connection's following of its room (docs/protocol.md).
+
+    The user's own ``player_left`` (left or kicked), or ``room_closed``. A
+    cheap test first: most events are neither.
+    """
+    if "player_left" not in message and "room_closed" not in message:
+        return False
+    frame = orjson.loads(message)
+    kind = frame.get("type")
+    if kind == "room_closed":
+        return True
+    return kind == "player_left" and bool(frame.get("payload", {}).get("user_id") == user)
+
+
+def _version(message: str) -> int:
+    try:
+        version = orjson.loads(message)["payload"]["version"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return 0
+    return version if isinstance(version, int) else 0
