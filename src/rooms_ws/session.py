@@ -22,7 +22,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -330,8 +330,9 @@ class Session:
             envelope, LeaveRoomCommand, self._services.lobby.leave_room.run
         )
         # Normally the leave's own player_left ends the following (see
-        # _deliver); when it could not be published, nothing else will.
-        if outcome.live_state_missed or outcome.replayed:
+        # _deliver); when it could not be published, nothing else will. A
+        # replay changes nothing: the user may have rejoined since.
+        if outcome.live_state_missed:
             await self._unfollow(outcome.room_id)
         return reply(LEAVE_ROOM_OK, envelope.request_id, outcome.payload)
 
@@ -431,7 +432,8 @@ class Session:
             self._ended[room_id] = version
             asyncio.get_running_loop().call_later(
                 UNFOLLOW_GRACE_S,
-                lambda: asyncio.ensure_future(self._unfollow(room_id, at_version=version)),
+                _in_background,
+                functools.partial(self._unfollow, room_id, at_version=version),
             )
 
     async def _unfollow(self, room_id: RoomId, at_version: int | None = None) -> None:
@@ -468,6 +470,16 @@ class Session:
             await self._ws.send({"type": "websocket.close", "code": code, "reason": ""})
         except (WebSocketDisconnect, OSError, RuntimeError) as exc:
             raise ConnectionError("client gone") from exc
+
+
+# Tasks started from timers, held until done (the loop keeps only weak references).
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _in_background(step: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    task = asyncio.ensure_future(step())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 def _ends_following(message: str, user: str) -> bool:

@@ -3,6 +3,10 @@ events to every follower, and who stops hearing a room when."""
 
 from __future__ import annotations
 
+import uuid
+
+from rooms_domain import RoomId
+from tests.contracts.support import eventually
 from tests.integration.lobby_support import Player
 from tests.integration.memory_server import MemoryServer
 from tests.integration.ws_support import client, create_room, token_for
@@ -109,3 +113,56 @@ async def test_host_succession_and_closing(memory_server: MemoryServer) -> None:
         gone = await guest.ask("get_room", room_id=room_id)
         assert gone["payload"]["code"] == "room_not_found"
         assert await guest.quiet() == []
+
+
+async def test_a_replayed_join_follows_the_room_while_the_seat_is_held(
+    memory_server: MemoryServer,
+) -> None:
+    ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
+    async with client(memory_server.url, token_for(ann)) as ws_ann:
+        host = Player(ws_ann)
+        created = await host.ask("create_room", **create_room()["payload"])
+        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+        join_id = str(uuid.uuid4())
+        async with client(memory_server.url, token_for(bob)) as first:
+            first_reply = await Player(first).ask("join_room", join_id, code=code)
+        # A new connection (the reply was lost, say): the replay follows the room.
+        async with client(memory_server.url, token_for(bob)) as again:
+            guest = Player(again)
+            replayed = await guest.ask("join_room", join_id, code=code)
+            assert replayed == first_reply
+            await host.ask("set_ready", room_id=room_id, ready=True)
+            await guest.expect("player_ready")
+            await guest.ask("leave_room", room_id=room_id)
+            await guest.expect("player_left")
+        # Once the seat is given up, a replay of the join answers but follows nothing.
+        async with client(memory_server.url, token_for(bob)) as late:
+            guest = Player(late)
+            assert await guest.ask("join_room", join_id, code=code) == first_reply
+            await host.ask("set_ready", room_id=room_id, ready=False)
+            assert await guest.quiet() == []
+
+
+async def test_a_leave_stops_every_connection_of_the_user_from_following(
+    memory_server: MemoryServer,
+) -> None:
+    ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
+    async with (
+        client(memory_server.url, token_for(ann)) as ws_ann,
+        client(memory_server.url, token_for(bob)) as phone,
+        client(memory_server.url, token_for(bob)) as laptop,
+    ):
+        host, on_phone, on_laptop = Player(ws_ann), Player(phone), Player(laptop)
+        created = await host.ask("create_room", **create_room()["payload"])
+        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+        await on_phone.ask("join_room", code=code)
+        await on_laptop.ask("get_room", room_id=room_id)
+        listeners = memory_server.events.listeners[RoomId(uuid.UUID(room_id))]
+        assert len(listeners) == 3
+
+        await on_phone.ask("leave_room", room_id=room_id)
+        await on_laptop.expect("player_left")
+        await host.ask("set_ready", room_id=room_id, ready=True)
+        assert await on_laptop.quiet() == [] and await on_phone.quiet() == []
+        # Then the subscriptions themselves go.
+        await eventually(lambda: len(listeners) == 1)
