@@ -4,6 +4,7 @@ validation that is not stored, the refusal order, one version per change, the li
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -449,3 +450,25 @@ async def test_a_failing_or_hanging_live_view_still_answers() -> None:
 
     assert failed.live_state_missed and hung.live_state_missed
     assert lobby.version(room_id) == 2
+
+
+async def test_a_join_while_the_live_view_fails_is_logged_and_repaired_by_get_room(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lobby = make_lobby()
+    host, bob = lobby.user("Ann"), lobby.user("Bob")
+    room_id, code = await lobby.room(host)
+    lobby.cache.fail_with = LiveStateFailure("redis down")
+
+    with caplog.at_level(logging.WARNING, logger="rooms_domain.lobby"):
+        joined = await lobby.join.run(join(bob, code))
+
+    assert joined.payload["seat_index"] == 1 and joined.live_state_missed
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"live state not written for room {room_id}")
+    assert record.exc_info is None  # an outage the adapter declared: one brief line
+    assert lobby.cache.views[room_id].meta["version"] == "0"  # stale
+    lobby.cache.fail_with = None
+    await lobby.get(on_room(GetRoomCommand, bob, room_id))
+    assert lobby.cache.views[room_id].meta["version"] == "1"
+    assert '"Bob"' in lobby.cache.views[room_id].seats["seat:1"]
