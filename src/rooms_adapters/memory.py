@@ -23,7 +23,7 @@ from rooms_domain.errors import (
 from rooms_domain.events import event_frame, event_message
 from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import Room, RoomCode, RoomId, UserId
-from rooms_domain.ports import Claim, Completion, Fresh, Listener, Replay, RoomEvents
+from rooms_domain.ports import Claim, Completion, Fresh, Listener, Replay, RoomEvents, SeatedRoom
 from rooms_domain.replies import RequestKey, StoredReply
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class MemoryDatabase:
     unavailable: bool = False
     held_keys: set[RequestKey] = field(default_factory=set)
     held_codes: set[RoomCode] = field(default_factory=set)
+    held_rooms: set[RoomId] = field(default_factory=set)
     _released: asyncio.Condition | None = None
 
     def add_user(self, user_id: UserId, display_name: str) -> None:
@@ -78,6 +79,7 @@ class MemoryUnitOfWork:
         self._claims: dict[RequestKey, str] = {}  # held and not finished: key -> fingerprint
         self._keys: set[RequestKey] = set()  # every key held, finished or not
         self._codes: set[RoomCode] = set()
+        self._locked: set[RoomId] = set()
         self.committed = False
         self.idempotency = MemoryIdempotencyStore(db, self)
         self.rooms = MemoryRoomRepository(db, self)
@@ -111,6 +113,8 @@ class MemoryUnitOfWork:
     async def _release(self) -> None:
         self._db.held_keys -= self._keys
         self._db.held_codes -= self._codes
+        self._db.held_rooms -= self._locked
+        self._locked.clear()
         self._keys.clear()
         self._claims.clear()
         self._codes.clear()
@@ -181,6 +185,53 @@ class MemoryRoomRepository:
     async def code_taken(self, code: RoomCode) -> bool:
         self._db.check_available()
         return code in self._db.codes() or code in self._uow._codes
+
+    async def lock(self, room_id: RoomId) -> SeatedRoom | None:
+        self._db.check_available()
+        if room_id not in self._uow._locked:
+            if room_id not in self._db.rooms:
+                return None
+            await self._wait_for(room_id)
+            self._db.held_rooms.add(room_id)
+            self._uow._locked.add(room_id)
+        return await self.load(room_id)
+
+    async def _wait_for(self, room_id: RoomId) -> None:
+        # PostgreSQL's lock_timeout: a wait that runs out is an unavailable store.
+        try:
+            async with asyncio.timeout(self._db.lock_wait_s), self._db.released:
+                await self._db.released.wait_for(lambda: room_id not in self._db.held_rooms)
+        except TimeoutError:
+            raise StoreUnavailable(f"room {room_id} stayed locked too long") from None
+
+    async def lock_by_code(self, code: RoomCode) -> SeatedRoom | None:
+        self._db.check_available()
+        room_id = next((r.room_id for r in self._db.rooms.values() if r.code == code), None)
+        return None if room_id is None else await self.lock(room_id)
+
+    async def load(self, room_id: RoomId) -> SeatedRoom | None:
+        room = await self.get(room_id)
+        if room is None:
+            return None
+        names = {
+            seat.user_id: self._db.users[seat.user_id]
+            for seat in room.seats
+            if seat.user_id is not None
+        }
+        return SeatedRoom(room, names)
+
+    async def save(self, after: Room, completes: Completion) -> None:
+        self._db.check_available()
+        if after.room_id not in self._uow._locked:
+            raise RuntimeError(f"room {after.room_id} is not locked by this Unit of Work")
+        before = self._uow._rooms.get(after.room_id) or self._db.rooms[after.room_id]
+        if after.version != before.version + 1:
+            raise RuntimeError(f"room {after.room_id} is at version {before.version}")
+        for seat in after.seats:
+            if seat.user_id is not None and seat.user_id not in self._db.users:
+                raise ValueError(f"seat user {seat.user_id} is not a user (foreign key)")
+        self._uow.finish(completes)
+        self._uow._rooms[after.room_id] = after
 
 
 class MemoryUnitOfWorkFactory:

@@ -2,11 +2,20 @@
 
 Other services import this package directly: build a :class:`CreateRoom` with
 adapters (``rooms_adapters.memory`` for tests) and call it with a
-:class:`CreateRoomCommand`.
+:class:`CreateRoomCommand`; the lobby's use cases (:class:`JoinRoom`, ...) are
+built the same way and take the commands of their requests.
 """
 
 from rooms_domain.codes import ScriptedCodeGenerator, SecureCodeGenerator, normalise
-from rooms_domain.commands import CreateRoomCommand
+from rooms_domain.commands import (
+    CreateRoomCommand,
+    GetRoomCommand,
+    JoinRoomCommand,
+    KickPlayerCommand,
+    LeaveRoomCommand,
+    SetReadyCommand,
+    StartGameCommand,
+)
 from rooms_domain.create_room import CreateRoom, CreateRoomOutcome
 from rooms_domain.errors import (
     CodeSpaceExhausted,
@@ -46,12 +55,22 @@ from rooms_domain.ports import (
     Replay,
     RoomEvents,
     RoomRepository,
+    SeatedRoom,
     Subscription,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 from rooms_domain.replies import ReplyKind, RequestKey, StoredReply
 from rooms_domain.system_clock import SystemClock
+from rooms_domain.use_cases import (
+    GetRoom,
+    JoinRoom,
+    KickPlayer,
+    LeaveRoom,
+    LobbyOutcome,
+    SetReady,
+    StartGame,
+)
 
 __all__ = [
     "Claim",
@@ -64,12 +83,21 @@ __all__ = [
     "CreateRoomOk",
     "CreateRoomOutcome",
     "Fresh",
+    "GetRoom",
+    "GetRoomCommand",
     "IdempotencyKeyReused",
     "IdempotencyStore",
+    "JoinRoom",
+    "JoinRoomCommand",
+    "KickPlayer",
+    "KickPlayerCommand",
+    "LeaveRoom",
+    "LeaveRoomCommand",
     "LiveRoomView",
     "LiveStateCache",
     "LiveStateFailure",
     "LiveUpdate",
+    "LobbyOutcome",
     "Problem",
     "Readiness",
     "Refusal",
@@ -89,7 +117,12 @@ __all__ = [
     "ScriptedCodeGenerator",
     "Seat",
     "SeatStatus",
+    "SeatedRoom",
     "SecureCodeGenerator",
+    "SetReady",
+    "SetReadyCommand",
+    "StartGame",
+    "StartGameCommand",
     "StoreUnavailable",
     "StoredReply",
     "Subscription",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -16,12 +15,12 @@ from rooms_domain.ports import (
     CodeGenerator,
     Completion,
     LiveStateCache,
-    LiveStateFailure,
     Replay,
     RoomRepository,
     UnitOfWorkFactory,
 )
 from rooms_domain.replies import StoredReply
+from rooms_domain.use_cases.live_step import live_step
 
 logger = logging.getLogger(__name__)
 
@@ -109,31 +108,9 @@ class CreateRoom:
 
     async def _publish_live_state(self, room_id: RoomId, view: LiveRoomView) -> bool:
         """Write the live view within the bound; say whether it was written."""
-        # The durable store is the truth and the room is committed: a cache that
-        # fails or hangs must cost the caller at most the bound, never the answer.
-        try:
-            async with asyncio.timeout(self._live_state_timeout_s):
-                await self._live_state.room_created(room_id, view)
-        except LiveStateFailure as exc:
-            # An outage the adapter knows and reports once per episode: while
-            # Redis is down this runs for every create, so one brief line
-            # each (an operator still learns which rooms miss their cache).
-            logger.warning(
-                "live state not written for room %s (%s: %s)",
-                room_id,
-                type(exc).__name__,
-                exc,
-                extra={"room_id": str(room_id), "error": type(exc).__name__},
-            )
-            return False
-        except Exception:
-            # Not an outage the adapter declared (or it broke its own bound):
-            # a bug to look at, so the traceback goes with it.
-            logger.warning(
-                "live state not written for room %s",
-                room_id,
-                exc_info=True,
-                extra={"room_id": str(room_id)},
-            )
-            return False
-        return True
+        return await live_step(
+            lambda: self._live_state.room_created(room_id, view),
+            room_id,
+            timeout_s=self._live_state_timeout_s,
+            logger=logger,
+        )

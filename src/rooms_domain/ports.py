@@ -15,13 +15,13 @@ its refusal the same way (``IdempotencyStore.complete``), commits, and raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
 from rooms_domain.live_state import LiveRoomView, LiveUpdate
-from rooms_domain.model import Room, RoomCode, RoomId
+from rooms_domain.model import Room, RoomCode, RoomId, UserId
 from rooms_domain.replies import RequestKey, StoredReply
 
 
@@ -79,6 +79,14 @@ class IdempotencyStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SeatedRoom:
+    """A room as one statement read it: its seats, and the names of their occupants."""
+
+    room: Room
+    display_names: Mapping[UserId, str]
+
+
 class RoomRepository(Protocol):
     """Durable rooms with their seats; join codes are unique over all rooms."""
 
@@ -99,6 +107,35 @@ class RoomRepository(Protocol):
 
     async def code_taken(self, code: RoomCode) -> bool:
         """Whether any room holds this code."""
+        ...
+
+    async def lock(self, room_id: RoomId) -> SeatedRoom | None:
+        """Lock the room until this Unit of Work ends and read it, or None.
+
+        One statement: the room row locked (``SELECT ... FOR UPDATE``), its
+        seats and the seated users' display names. A second Unit of Work
+        locking the same room waits for this one to end, then reads what it
+        committed, so changes to one room never interleave. Raises
+        StoreUnavailable when the wait runs out.
+        """
+        ...
+
+    async def lock_by_code(self, code: RoomCode) -> SeatedRoom | None:
+        """As :meth:`lock`, for the room holding this join code (closed rooms too)."""
+        ...
+
+    async def load(self, room_id: RoomId) -> SeatedRoom | None:
+        """As :meth:`lock` without the lock: a read of the committed room."""
+        ...
+
+    async def save(self, after: Room, completes: Completion) -> None:
+        """Write a locked room as it is after a change, and finish the request's key.
+
+        One statement: the room's status and ``version`` (which must be one
+        more than the stored one), the seats that differ, and the key's reply.
+        Raises RuntimeError, writing nothing, when the room is not locked by
+        this Unit of Work at ``after.version - 1`` or the key is not held.
+        """
         ...
 
 

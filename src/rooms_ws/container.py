@@ -13,8 +13,8 @@ embedded server) serve the ``database_url``/``redis_url`` resources and the
 ``rooms`` CLI alike.
 
     settings -> database_url -> pool -> uow_factory, user_exists -+
-             -> redis_url -> redis -> live_state -------------------+-> create_room -> gateway
-                          -> room_events --------------------------------------------+
+             -> redis_url -> redis -> live_state -------------------+-> create_room, lobby -+
+                          -> room_events ----------------------------------------------+-> gateway
 """
 
 from __future__ import annotations
@@ -42,13 +42,14 @@ from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_events import RedisRoomEvents
 from rooms_adapters.redis_live_state import RedisLiveStateCache
 from rooms_domain import CreateRoom, SecureCodeGenerator, SystemClock
+from rooms_domain.ports import LiveStateCache, UnitOfWorkFactory
 from rooms_ws.auth import TokenVerifier
 from rooms_ws.endpoint import Gateway
 from rooms_ws.origins import OriginPolicy
 from rooms_ws.rate_limit import KeyedBudget
 from rooms_ws.registry import ConnectionRegistry
 from rooms_ws.secret import jwt_secret
-from rooms_ws.session import SessionLimits, SessionServices
+from rooms_ws.session import LobbyServices, SessionLimits, SessionServices
 from rooms_ws.settings import Settings
 
 if TYPE_CHECKING:
@@ -154,6 +155,17 @@ def _limits(settings: Settings) -> SessionLimits:
     )
 
 
+def _lobby(
+    uow_factory: UnitOfWorkFactory, live_state: LiveStateCache, settings: Settings
+) -> LobbyServices:
+    return LobbyServices.on(
+        uow_factory=uow_factory,
+        live_state=live_state,
+        clock=SystemClock(),
+        live_state_timeout_s=settings.live_state_backstop_s,
+    )
+
+
 def _verifier(settings: Settings) -> TokenVerifier:
     return TokenVerifier(jwt_secret(settings), leeway_s=settings.jwt_leeway_seconds)
 
@@ -189,6 +201,8 @@ class Container(containers.DeclarativeContainer):
         live_state_timeout_s=settings.provided.live_state_backstop_s,
     )
 
+    lobby = providers.Singleton(_lobby, uow_factory, live_state, settings)
+
     registry = providers.Singleton(
         ConnectionRegistry,
         max_connections=settings.provided.max_connections,
@@ -204,6 +218,7 @@ class Container(containers.DeclarativeContainer):
             create_budget=providers.Singleton(
                 KeyedBudget, settings.provided.user_creates_per_minute
             ),
+            lobby=lobby,
         ),
         verifier=providers.Singleton(_verifier, settings),
         origins=providers.Singleton(OriginPolicy, settings.provided.effective_allowed_origins),

@@ -8,14 +8,23 @@ log gets the traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import Any
 
 from rooms_domain.errors import (
     CodeSpaceExhausted,
     IdempotencyKeyReused,
+    NotHost,
+    NotInRoom,
+    NotReady,
     Problem,
+    Refusal,
     RequestInProgress,
+    RoomFull,
+    RoomInGame,
+    RoomNotFound,
     StoreUnavailable,
     UnknownUser,
     ValidationFailed,
@@ -31,6 +40,13 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
+    # The lobby's refusals by the room's state (stored with the request, replayed).
+    ROOM_NOT_FOUND = "room_not_found"
+    ROOM_FULL = "room_full"
+    ROOM_IN_GAME = "room_in_game"
+    NOT_IN_ROOM = "not_in_room"
+    NOT_HOST = "not_host"
+    NOT_READY = "not_ready"
 
 
 class CloseCode(IntEnum):
@@ -50,7 +66,8 @@ class WireError:
 
     code: ErrorCode
     message: str
-    details: tuple[Problem, ...] = ()
+    # A field's problem, or (not_ready) a seat's: ``{"seat_index", "problem"}``.
+    details: tuple[Problem | Mapping[str, Any], ...] = ()
 
     @property
     def retryable(self) -> bool:
@@ -66,6 +83,12 @@ RETRYABLE: dict[ErrorCode, bool] = {
     ErrorCode.RATE_LIMITED: True,
     ErrorCode.UNAVAILABLE: True,
     ErrorCode.INTERNAL_ERROR: True,
+    ErrorCode.ROOM_NOT_FOUND: False,
+    ErrorCode.ROOM_FULL: False,
+    ErrorCode.ROOM_IN_GAME: False,
+    ErrorCode.NOT_IN_ROOM: False,
+    ErrorCode.NOT_HOST: False,
+    ErrorCode.NOT_READY: False,
 }
 
 # Messages are for a person reading a client log; they never carry internals.
@@ -87,6 +110,12 @@ _DOMAIN_ERRORS: dict[type[Exception], tuple[ErrorCode, str]] = {
     # space is full: neither is the client's fault nor something it can fix.
     UnknownUser: (ErrorCode.INTERNAL_ERROR, "the server failed; nothing was created"),
     CodeSpaceExhausted: (ErrorCode.INTERNAL_ERROR, "the server failed; nothing was created"),
+    RoomNotFound: (ErrorCode.ROOM_NOT_FOUND, "no open room has that code or id"),
+    RoomFull: (ErrorCode.ROOM_FULL, "every seat of the room is taken"),
+    RoomInGame: (ErrorCode.ROOM_IN_GAME, "the room is in a game"),
+    NotInRoom: (ErrorCode.NOT_IN_ROOM, "you hold no seat in this room (or nobody holds that one)"),
+    NotHost: (ErrorCode.NOT_HOST, "only the host may do this"),
+    NotReady: (ErrorCode.NOT_READY, "the game cannot start; details names each blocking seat"),
 }
 
 INTERNAL = WireError(ErrorCode.INTERNAL_ERROR, "the server failed; nothing was created")
@@ -104,9 +133,16 @@ def to_wire(exc: BaseException) -> WireError:
         row = _DOMAIN_ERRORS.get(cls)
         if row is not None:
             code, message = row
-            details = exc.problems if isinstance(exc, ValidationFailed) else ()
-            return WireError(code, message, details)
+            return WireError(code, message, _details(exc))
     return INTERNAL
+
+
+def _details(exc: BaseException) -> tuple[Problem | Mapping[str, Any], ...]:
+    if isinstance(exc, ValidationFailed):
+        return exc.problems
+    if isinstance(exc, Refusal):
+        return exc.details  # only not_ready has any: one per blocking seat
+    return ()
 
 
 def is_expected(exc: BaseException) -> bool:

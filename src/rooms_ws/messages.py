@@ -24,7 +24,15 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rooms_domain.commands import CreateRoomCommand
+from rooms_domain.commands import (
+    CreateRoomCommand,
+    GetRoomCommand,
+    JoinRoomCommand,
+    KickPlayerCommand,
+    LeaveRoomCommand,
+    SetReadyCommand,
+    StartGameCommand,
+)
 from rooms_domain.errors import Problem
 from rooms_domain.model import (
     DEFAULT_MAX_PLAYERS,
@@ -47,8 +55,22 @@ NUMBER_LIMIT = 2**63
 
 CREATE_ROOM = CreateRoomCommand.OPERATION
 CREATE_ROOM_OK = "create_room_ok"
+JOIN_ROOM = JoinRoomCommand.OPERATION
+JOIN_ROOM_OK = "join_room_ok"
+LEAVE_ROOM = LeaveRoomCommand.OPERATION
+LEAVE_ROOM_OK = "leave_room_ok"
+SET_READY = SetReadyCommand.OPERATION
+SET_READY_OK = "set_ready_ok"
+KICK_PLAYER = KickPlayerCommand.OPERATION
+KICK_PLAYER_OK = "kick_player_ok"
+START_GAME = StartGameCommand.OPERATION
+START_GAME_OK = "start_game_ok"
+GET_ROOM = GetRoomCommand.OPERATION
+ROOM = "room"  # get_room's reply: the snapshot
 ERROR = "error"
-REQUEST_TYPES = frozenset({CREATE_ROOM})
+REQUEST_TYPES = frozenset(
+    {CREATE_ROOM, JOIN_ROOM, LEAVE_ROOM, SET_READY, KICK_PLAYER, START_GAME, GET_ROOM}
+)
 
 
 class FrameRejected(Exception):
@@ -158,11 +180,18 @@ class ErrorDetail(BaseModel):
     problem: str
 
 
+class SeatDetail(BaseModel):
+    """A seat that blocks start_game (``not_ready``): ``"not ready"`` or ``"empty"``."""
+
+    seat_index: int
+    problem: str
+
+
 class ErrorPayload(BaseModel):
     code: ErrorCode
     message: str
     retryable: bool
-    details: list[ErrorDetail]
+    details: list[ErrorDetail | SeatDetail]
 
 
 class ServerMessage(BaseModel):
@@ -194,7 +223,10 @@ def error_reply(error: WireError, request_id: str | None) -> EncodedReply:
         "code": error.code.value,
         "message": error.message,
         "retryable": error.retryable,
-        "details": [{"field": p.field, "problem": p.problem} for p in error.details],
+        "details": [
+            {"field": d.field, "problem": d.problem} if isinstance(d, Problem) else dict(d)
+            for d in error.details
+        ],
     }
     frame = {"type": ERROR, "request_id": request_id, "payload": payload}
     return EncodedReply(orjson.dumps(frame).decode(), outcome=error.code.value)

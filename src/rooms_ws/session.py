@@ -25,16 +25,30 @@ directly, and a close request that arrives meanwhile interrupts that wait
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rooms_domain import CreateRoom, CreateRoomCommand, RoomEvents, RoomId, Subscription, UserId
+from rooms_domain.commands import (
+    GetRoomCommand,
+    JoinRoomCommand,
+    KickPlayerCommand,
+    LeaveRoomCommand,
+    LobbyCommand,
+    SetReadyCommand,
+    StartGameCommand,
+)
+from rooms_domain.ports import Clock, LiveStateCache, UnitOfWorkFactory
+from rooms_domain.use_cases import GetRoom, JoinRoom, KickPlayer, LeaveRoom, SetReady, StartGame
+from rooms_domain.use_cases.lobby import LiveSteps, LobbyOutcome
 from rooms_ws import metrics
 from rooms_ws.auth import Identity
 from rooms_ws.errors import (
@@ -48,7 +62,19 @@ from rooms_ws.errors import (
 from rooms_ws.messages import (
     CREATE_ROOM,
     CREATE_ROOM_OK,
+    GET_ROOM,
+    JOIN_ROOM,
+    JOIN_ROOM_OK,
+    KICK_PLAYER,
+    KICK_PLAYER_OK,
+    LEAVE_ROOM,
+    LEAVE_ROOM_OK,
     REQUEST_TYPES,
+    ROOM,
+    SET_READY,
+    SET_READY_OK,
+    START_GAME,
+    START_GAME_OK,
     EncodedReply,
     FrameRejected,
     RequestEnvelope,
@@ -59,6 +85,8 @@ from rooms_ws.messages import (
 )
 from rooms_ws.outbox import Outbox
 from rooms_ws.rate_limit import KeyedBudget, TokenBucket
+
+UseCase = TypeVar("UseCase", bound=LiveSteps)
 
 logger = logging.getLogger("rooms_ws.session")
 request_log = logging.getLogger("rooms_ws.requests")
@@ -76,6 +104,46 @@ class SessionLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class LobbyServices:
+    """The lobby's use cases (docs/protocol.md), one per request."""
+
+    join_room: JoinRoom
+    leave_room: LeaveRoom
+    set_ready: SetReady
+    kick_player: KickPlayer
+    start_game: StartGame
+    get_room: GetRoom
+
+    @classmethod
+    def on(
+        cls,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        live_state: LiveStateCache,
+        clock: Clock,
+        live_state_timeout_s: float,
+    ) -> LobbyServices:
+        """Every lobby use case on the same stores (as create_room's)."""
+
+        def made(kind: type[UseCase]) -> UseCase:
+            return kind(
+                uow_factory=uow_factory,
+                live_state=live_state,
+                clock=clock,
+                live_state_timeout_s=live_state_timeout_s,
+            )
+
+        return cls(
+            join_room=made(JoinRoom),
+            leave_room=made(LeaveRoom),
+            set_ready=made(SetReady),
+            kick_player=made(KickPlayer),
+            start_game=made(StartGame),
+            get_room=made(GetRoom),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SessionServices:
     """Process-wide and stateless: one instance serves every connection."""
 
@@ -84,6 +152,13 @@ class SessionServices:
     limits: SessionLimits
     # Creates per user per minute, across all the user's sockets on this process.
     create_budget: KeyedBudget[UserId]
+    lobby: LobbyServices
+
+
+# After its events, a change that ends this connection's following of a room
+# (its user left or was kicked, or the room closed) lets the rest of that
+# change's events through for this long, then unsubscribes.
+UNFOLLOW_GRACE_S = 1.0
 
 
 TOO_LARGE_CLOSE_REASON = "frame too large"
@@ -98,6 +173,7 @@ class Session:
     __slots__ = (
         "_bucket",
         "_close",
+        "_ended",
         "_expiry",
         "_identity",
         "_interrupting",
@@ -137,6 +213,8 @@ class Session:
         self._expiry: asyncio.TimerHandle | None = None
         # Followed rooms, least recently followed first (dicts keep insertion order).
         self._subscriptions: dict[RoomId, Subscription] = {}
+        # Rooms this connection stops following: the version of the change that ended it.
+        self._ended: dict[RoomId, int] = {}
         self.client_close_code: int | None = None
         self.requests = 0
 
@@ -283,10 +361,70 @@ class Session:
         await self._follow(outcome.result.room_id)
         return reply(CREATE_ROOM_OK, envelope.request_id, outcome.result.to_payload())
 
+    async def _lobby_request(
+        self,
+        envelope: RequestEnvelope,
+        command_type: type[LobbyCommand],
+        run: Callable[[Any], Awaitable[LobbyOutcome]],
+    ) -> LobbyOutcome:
+        command = command_type.from_payload(
+            self._identity.user_id, envelope.request_uuid, envelope.payload
+        )
+        outcome = await run(command)
+        if outcome.live_state_missed:
+            metrics.LIVE_STATE_MISSES.inc()
+        return outcome
+
+    async def _join_room(self, envelope: RequestEnvelope) -> EncodedReply:
+        lobby = self._services.lobby
+        outcome = await self._lobby_request(envelope, JoinRoomCommand, lobby.join_room.run)
+        if outcome.member:  # a replay too, while the seat is still the user's
+            await self._follow(outcome.room_id)
+        return reply(JOIN_ROOM_OK, envelope.request_id, outcome.payload)
+
+    async def _get_room(self, envelope: RequestEnvelope) -> EncodedReply:
+        outcome = await self._lobby_request(
+            envelope, GetRoomCommand, self._services.lobby.get_room.run
+        )
+        await self._follow(outcome.room_id)
+        return reply(ROOM, envelope.request_id, outcome.payload)
+
+    async def _leave_room(self, envelope: RequestEnvelope) -> EncodedReply:
+        outcome = await self._lobby_request(
+            envelope, LeaveRoomCommand, self._services.lobby.leave_room.run
+        )
+        # Normally the leave's own player_left ends the following (see
+        # _deliver); when it could not be published, nothing else will. A
+        # replay changes nothing: the user may have rejoined since.
+        if outcome.live_state_missed:
+            await self._unfollow(outcome.room_id)
+        return reply(LEAVE_ROOM_OK, envelope.request_id, outcome.payload)
+
+    async def _set_ready(self, envelope: RequestEnvelope) -> EncodedReply:
+        lobby = self._services.lobby
+        outcome = await self._lobby_request(envelope, SetReadyCommand, lobby.set_ready.run)
+        return reply(SET_READY_OK, envelope.request_id, outcome.payload)
+
+    async def _kick_player(self, envelope: RequestEnvelope) -> EncodedReply:
+        lobby = self._services.lobby
+        outcome = await self._lobby_request(envelope, KickPlayerCommand, lobby.kick_player.run)
+        return reply(KICK_PLAYER_OK, envelope.request_id, outcome.payload)
+
+    async def _start_game(self, envelope: RequestEnvelope) -> EncodedReply:
+        lobby = self._services.lobby
+        outcome = await self._lobby_request(envelope, StartGameCommand, lobby.start_game.run)
+        return reply(START_GAME_OK, envelope.request_id, outcome.payload)
+
     _handlers: ClassVar[
         dict[str, Callable[[Session, RequestEnvelope], Awaitable[EncodedReply]]]
     ] = {
         CREATE_ROOM: _create_room,
+        JOIN_ROOM: _join_room,
+        LEAVE_ROOM: _leave_room,
+        SET_READY: _set_ready,
+        KICK_PLAYER: _kick_player,
+        START_GAME: _start_game,
+        GET_ROOM: _get_room,
     }
 
     async def _answer(
@@ -328,6 +466,7 @@ class Session:
     # --- room events -----------------------------------------------------------------
 
     async def _follow(self, room_id: RoomId) -> None:
+        self._ended.pop(room_id, None)  # following again (a rejoin)
         followed = self._subscriptions
         subscription = followed.pop(room_id, None)
         if subscription is not None:
@@ -335,10 +474,12 @@ class Session:
             return
         # The port bounds its own wait; a timeout here could cancel it halfway
         # and leave a listener registered that nobody would ever close. The
-        # listener is the outbox itself: events reach the socket through the
-        # one queue this connection has.
+        # listener only offers to the outbox: events reach the socket through
+        # the one queue this connection has.
         try:
-            followed[room_id] = await self._services.events.subscribe(room_id, self._outbox.offer)
+            followed[room_id] = await self._services.events.subscribe(
+                room_id, functools.partial(self._deliver, room_id)
+            )
         except Exception:
             # The room exists and the client must hear so; live events are
             # best effort, like the rest of the live state.
@@ -351,7 +492,34 @@ class Session:
         if len(followed) > self._limits.max_followed_rooms:
             # One room more than allowed: stop following the least recent.
             oldest = next(iter(followed))
+            self._ended.pop(oldest, None)
             await self._unsubscribe(oldest, followed.pop(oldest))
+
+    def _deliver(self, room_id: RoomId, message: str) -> bool:
+        ended = self._ended.get(room_id)
+        if ended is not None and _version(message) > ended:
+            return True  # no more events of a room this connection stopped following
+        # Never blocks the process-wide fan-out: a full queue closes this
+        # connection (4009) instead of slowing every other one down.
+        taken = self._outbox.offer(message)
+        if ended is None and _ends_following(message, self._user):
+            version = _version(message)
+            self._ended[room_id] = version
+            asyncio.get_running_loop().call_later(
+                UNFOLLOW_GRACE_S,
+                _in_background,
+                functools.partial(self._unfollow, room_id, at_version=version),
+            )
+        return taken
+
+    async def _unfollow(self, room_id: RoomId, at_version: int | None = None) -> None:
+        """Stop following the room (unless it was followed again since ``at_version``)."""
+        if at_version is not None and self._ended.get(room_id) != at_version:
+            return
+        self._ended.pop(room_id, None)
+        subscription = self._subscriptions.pop(room_id, None)
+        if subscription is not None:
+            await self._unsubscribe(room_id, subscription)
 
     async def _unsubscribe_all(self) -> None:
         subscriptions, self._subscriptions = self._subscriptions, {}
@@ -377,3 +545,36 @@ class Session:
             await self._ws.send({"type": "websocket.close", "code": code, "reason": ""})
         except (WebSocketDisconnect, OSError, RuntimeError) as exc:
             raise ConnectionError("client gone") from exc
+
+
+# Tasks started from timers, held until done (the loop keeps only weak references).
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _in_background(step: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    task = asyncio.ensure_future(step())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+def _ends_following(message: str, user: str) -> bool:
+    """Whether an event ends a connection's following of its room (docs/protocol.md).
+
+    The user's own ``player_left`` (left or kicked), or ``room_closed``. A
+    cheap test first: most events are neither.
+    """
+    if "player_left" not in message and "room_closed" not in message:
+        return False
+    frame = orjson.loads(message)
+    kind = frame.get("type")
+    if kind == "room_closed":
+        return True
+    return kind == "player_left" and bool(frame.get("payload", {}).get("user_id") == user)
+
+
+def _version(message: str) -> int:
+    try:
+        version = orjson.loads(message)["payload"]["version"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return 0
+    return version if isinstance(version, int) else 0

@@ -84,7 +84,8 @@ async def start_memory_server() -> AsyncIterator[StartMemoryServer]:
 
     async def start(create_room_delay_s: float = 0.0, **overrides: Any) -> MemoryServer:
         db = MemoryDatabase(lock_wait_s=0.2)
-        cache, events = MemoryLiveStateCache(), MemoryRoomEvents()
+        events = MemoryRoomEvents()
+        cache = MemoryLiveStateCache(events)  # publishes the lobby's events there
         values: dict[str, Any] = {
             "jwt_secret": SECRET,
             "database_url": "postgresql://unused.invalid/rooms",

@@ -20,12 +20,13 @@ from starlette.websockets import WebSocket
 
 from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.embedded.redis import EmbeddedRedis
+from rooms_adapters.memory import MemoryUnitOfWorkFactory
 from rooms_adapters.redis_errors import EventsSkipped, EventsUnavailable
 from rooms_adapters.redis_events import RedisRoomEvents, RoomSubscription
 from rooms_domain import RoomId
 from rooms_ws.auth import Identity
 from rooms_ws.rate_limit import KeyedBudget
-from rooms_ws.session import Session, SessionLimits, SessionServices
+from rooms_ws.session import LobbyServices, Session, SessionLimits, SessionServices
 from tests.contracts.room_events import Inbox
 from tests.contracts.support import eventually
 from tests.integration.redis_support import admin_client, pubsub_connections, subscribers
@@ -349,6 +350,12 @@ async def test_an_event_burst_a_socket_cannot_take_closes_it_with_4009(
             max_followed_rooms=64,
         ),
         create_budget=KeyedBudget(per_minute=1000),
+        lobby=LobbyServices.on(
+            uow_factory=MemoryUnitOfWorkFactory(harness.db),
+            live_state=harness.cache,
+            clock=harness.clock,
+            live_state_timeout_s=0.05,
+        ),
     )
     socket = FakeSocket()
     identity = Identity(user_id=harness.add_user(), expires_at=time.time() + 3600)

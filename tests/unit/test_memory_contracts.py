@@ -14,6 +14,7 @@ from rooms_adapters.memory import (
 )
 from rooms_domain import UserId
 from tests.contracts.live_state import LiveStateCacheContract, LiveUpdateContract
+from tests.contracts.lobby_store import LobbyStoreContract
 from tests.contracts.room_events import RoomEventsContract
 from tests.contracts.support import MakeUser
 from tests.contracts.unit_of_work import UnitOfWorkContract
@@ -57,4 +58,8 @@ class TestMemoryLiveUpdate(LiveUpdateContract):
 
 
 class TestMemoryRoomEvents(RoomEventsContract):
+    pass
+
+
+class TestMemoryLobbyStore(LobbyStoreContract):
     pass

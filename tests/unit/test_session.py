@@ -18,12 +18,12 @@ from typing import Any, cast
 import pytest
 from starlette.websockets import WebSocket
 
-from rooms_adapters.memory import MemoryRoomEvents
+from rooms_adapters.memory import MemoryRoomEvents, MemoryUnitOfWorkFactory
 from rooms_domain import CreateRoom, RoomId
 from rooms_ws.auth import Identity
 from rooms_ws.errors import CloseCode
 from rooms_ws.rate_limit import KeyedBudget
-from rooms_ws.session import Session, SessionLimits, SessionServices
+from rooms_ws.session import LobbyServices, Session, SessionLimits, SessionServices
 from rooms_ws.settings import Settings, SettingsError, load_settings
 from tests.contracts.support import eventually
 from tests.unit.fake_socket import FakeSocket
@@ -93,6 +93,12 @@ async def connect() -> AsyncIterator[Any]:
             events=events,
             limits=replace(LIMITS, **limits),
             create_budget=KeyedBudget(per_minute=1000),
+            lobby=LobbyServices.on(
+                uow_factory=MemoryUnitOfWorkFactory(harness.db),
+                live_state=harness.cache,
+                clock=harness.clock,
+                live_state_timeout_s=0.05,
+            ),
         )
         socket = FakeSocket()
         identity = Identity(user_id=user, expires_at=time.time() + expires_in_s)

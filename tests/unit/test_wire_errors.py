@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+import orjson
 import pytest
 
 from rooms_domain import (
@@ -14,6 +15,15 @@ from rooms_domain import (
     StoreUnavailable,
     UnknownUser,
     ValidationFailed,
+)
+from rooms_domain.errors import (
+    NotHost,
+    NotInRoom,
+    NotReady,
+    RoomFull,
+    RoomInGame,
+    RoomNotFound,
+    SeatProblem,
 )
 from rooms_ws.errors import RETRYABLE, CloseCode, ErrorCode, is_expected, to_wire
 
@@ -31,6 +41,12 @@ from rooms_ws.errors import RETRYABLE, CloseCode, ErrorCode, is_expected, to_wir
         (RuntimeError("x"), "internal_error", True),
         (KeyError("x"), "internal_error", True),
         (asyncpg.PostgresError("x"), "internal_error", True),
+        (RoomNotFound("x"), "room_not_found", False),
+        (RoomFull("x"), "room_full", False),
+        (RoomInGame("x"), "room_in_game", False),
+        (NotInRoom("x"), "not_in_room", False),
+        (NotHost("x"), "not_host", False),
+        (NotReady("x"), "not_ready", False),
     ],
 )
 def test_each_error_maps_to_one_code(error: Exception, code: str, retryable: bool) -> None:
@@ -49,6 +65,12 @@ def test_retryable_is_fixed_per_code_as_the_contract_says() -> None:
         "rate_limited": True,
         "unavailable": True,
         "internal_error": True,
+        "room_not_found": False,
+        "room_full": False,
+        "room_in_game": False,
+        "not_in_room": False,
+        "not_host": False,
+        "not_ready": False,
     }
     assert set(RETRYABLE) == set(ErrorCode)
 
@@ -78,3 +100,16 @@ def test_only_bugs_are_unexpected() -> None:
 
 def test_close_codes() -> None:
     assert [int(code) for code in CloseCode] == [1000, 1009, 1012, 4001, 4008, 4009]
+
+
+def test_not_ready_details_name_each_blocking_seat_on_the_wire() -> None:
+    from rooms_ws.messages import error_reply
+
+    refusal = NotReady.blocking([SeatProblem(2, "empty"), SeatProblem(0, "not ready")])
+    frame = orjson.loads(error_reply(to_wire(refusal), None).text)
+    assert frame["payload"]["code"] == "not_ready" and not frame["payload"]["retryable"]
+    assert frame["payload"]["details"] == [
+        {"seat_index": 0, "problem": "not ready"},
+        {"seat_index": 2, "problem": "empty"},
+    ]
+    assert is_expected(refusal)

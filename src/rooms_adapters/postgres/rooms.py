@@ -21,7 +21,7 @@ from rooms_domain.model import (
     SeatStatus,
     Visibility,
 )
-from rooms_domain.ports import Completion
+from rooms_domain.ports import Completion, SeatedRoom
 
 if TYPE_CHECKING:
     import asyncpg
@@ -76,6 +76,46 @@ ORDER BY s.seat_index
 """
 _CODE_TAKEN = "SELECT EXISTS (SELECT FROM rooms WHERE code = $1)"
 
+# A room with its seats and the seated users' names, in one statement. With
+# FOR UPDATE, the room row and its seat rows are locked: a second request on
+# the room waits here until the first one ends, and then reads its committed
+# seats, because PostgreSQL re-reads every row it locks after such a wait
+# (the seats too, hence ``OF r, s``; locking the room alone would hand back
+# the seats of the snapshot taken before the wait). Every room has its four
+# seat rows, so the join is inner.
+_SEATED = """
+SELECT r.room_id, r.owner_user_id, r.code, r.visibility::text, r.status::text,
+       r.max_players, r.ruleset_id, r.ruleset_config, r.version,
+       s.seat_index, s.status::text AS seat_status, s.user_id, s.is_host, s.ready::text,
+       u.display_name
+FROM rooms r JOIN room_seats s USING (room_id) LEFT JOIN users u ON u.user_id = s.user_id
+WHERE {where}
+ORDER BY s.seat_index
+"""
+_LOAD = _SEATED.format(where="r.room_id = $1")
+_LOCK = _LOAD + "FOR UPDATE OF r, s\n"
+_LOCK_BY_CODE = _SEATED.format(where="r.code = $1") + "FOR UPDATE OF r, s\n"
+# The room's new status and version (only over the version before the
+# change: the lock makes that a check, never a wait), the seats that differ,
+# and the request's key completed: one statement, one round trip.
+_SAVE = f"""
+WITH room AS (
+    UPDATE rooms SET status = $2::text::room_status, version = $3
+    WHERE room_id = $1 AND version = $3 - 1
+    RETURNING room_id
+), seats AS (
+    UPDATE room_seats t
+    SET status = s.status, user_id = s.user_id, is_host = s.is_host, ready = s.ready
+    FROM room, jsonb_to_recordset($4::jsonb) AS s (
+        seat_index smallint, status seat_status, user_id uuid, is_host boolean,
+        ready seat_ready)
+    WHERE t.room_id = room.room_id AND t.seat_index = s.seat_index
+      AND (t.status, t.user_id, t.is_host, t.ready)
+          IS DISTINCT FROM (s.status, s.user_id, s.is_host, s.ready)
+), done AS ({complete_sql(5, only_if="AND EXISTS (SELECT FROM room)")})
+SELECT EXISTS (SELECT FROM room), EXISTS (SELECT FROM done)
+"""
+
 
 class PostgresRoomRepository:
     def __init__(self, conn: Connection) -> None:
@@ -118,6 +158,41 @@ class PostgresRoomRepository:
     async def code_taken(self, code: RoomCode) -> bool:
         with translated(self._conn):
             return bool(await self._conn.fetchval(_CODE_TAKEN, str(code)))
+
+    async def lock(self, room_id: RoomId) -> SeatedRoom | None:
+        return await self._seated(_LOCK, room_id)
+
+    async def lock_by_code(self, code: RoomCode) -> SeatedRoom | None:
+        return await self._seated(_LOCK_BY_CODE, str(code))
+
+    async def load(self, room_id: RoomId) -> SeatedRoom | None:
+        return await self._seated(_LOAD, room_id)
+
+    async def _seated(self, sql: str, key: object) -> SeatedRoom | None:
+        with translated(self._conn):
+            rows = await self._conn.fetch(sql, key)
+        if not rows:
+            return None
+        names = {row["user_id"]: row["display_name"] for row in rows if row["user_id"]}
+        return SeatedRoom(_room(rows[0]["room_id"], rows), names)
+
+    async def save(self, after: Room, completes: Completion) -> None:
+        args = (
+            after.room_id,
+            after.status.value,
+            after.version,
+            [_seat_json(seat) for seat in after.seats],
+            *completion_args(completes),
+        )
+        with translated(self._conn):
+            try:
+                row = await self._conn.fetchrow(_SAVE, *args)
+            except pg.ForeignKeyViolationError as exc:
+                raise UnknownUser(f"a user of room {after.room_id} does not exist") from exc
+        if row is None or not row[0]:
+            raise RuntimeError(f"room {after.room_id} is not at version {after.version - 1}")
+        if not row[1]:
+            raise RuntimeError("completion of a key this Unit of Work does not hold")
 
 
 def _seat_json(seat: Seat) -> dict[str, object]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-from rooms_ws.asyncapi import examples, prose
+from rooms_ws.asyncapi import examples, lobby, prose
 from rooms_ws.asyncapi.schemas import SCHEMAS, schemas
 from rooms_ws.errors import RETRYABLE, ErrorCode
 from rooms_ws.messages import CREATE_ROOM, CREATE_ROOM_OK, ERROR
@@ -99,7 +99,13 @@ def _ws_channel() -> dict[str, Any]:
         "servers": [{"$ref": "#/servers/rooms"}],
         "messages": {
             name: {"$ref": f"#/components/messages/{name}"}
-            for name in ("createRoom", "createRoomOk", "error", "roomEvent")
+            for name in (
+                "createRoom",
+                "createRoomOk",
+                "error",
+                "roomEvent",
+                *lobby.message_names(),
+            )
         },
         "bindings": {
             "ws": {
@@ -152,6 +158,7 @@ def _operations() -> dict[str, Any]:
             "channel": {"$ref": WS},
             "messages": [{"$ref": f"{WS}/messages/roomEvent"}],
         },
+        **lobby.operations(WS),
     }
 
 
@@ -213,4 +220,5 @@ def _messages() -> dict[str, Any]:
                 }
             ],
         },
+        **lobby.messages(_CORRELATION),
     }

@@ -13,8 +13,15 @@ from typing import Any
 
 from rooms_domain.errors import (
     IdempotencyKeyReused,
+    NotHost,
+    NotInRoom,
+    NotReady,
     Problem,
     RequestInProgress,
+    RoomFull,
+    RoomInGame,
+    RoomNotFound,
+    SeatProblem,
     StoreUnavailable,
     ValidationFailed,
 )
@@ -88,6 +95,15 @@ _ERRORS: dict[ErrorCode, WireError] = {
     ErrorCode.RATE_LIMITED: RATE_LIMITED,
     ErrorCode.UNAVAILABLE: to_wire(StoreUnavailable()),
     ErrorCode.INTERNAL_ERROR: INTERNAL,
+    # The lobby's refusals: the wire text is the table's, whatever the domain said.
+    ErrorCode.ROOM_NOT_FOUND: to_wire(RoomNotFound("")),
+    ErrorCode.ROOM_FULL: to_wire(RoomFull("")),
+    ErrorCode.ROOM_IN_GAME: to_wire(RoomInGame("")),
+    ErrorCode.NOT_IN_ROOM: to_wire(NotInRoom("")),
+    ErrorCode.NOT_HOST: to_wire(NotHost("")),
+    ErrorCode.NOT_READY: to_wire(
+        NotReady.blocking([SeatProblem(1, "not ready"), SeatProblem(3, "empty")])
+    ),
 }
 
 

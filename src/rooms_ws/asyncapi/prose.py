@@ -102,6 +102,17 @@ WHEN: dict[ErrorCode, str] = {
         "the database is unreachable or too slow; retry with the same request_id"
     ),
     ErrorCode.INTERNAL_ERROR: "anything else; nothing half-done is left behind",
+    ErrorCode.ROOM_NOT_FOUND: "no room with that code or id, or it is closed",
+    ErrorCode.ROOM_FULL: "every usable seat is occupied",
+    ErrorCode.ROOM_IN_GAME: "the room is in_game and the request needs it open",
+    ErrorCode.NOT_IN_ROOM: (
+        "the user holds no seat in that room (kick_player: nobody holds that seat)"
+    ),
+    ErrorCode.NOT_HOST: "only the host may do this",
+    ErrorCode.NOT_READY: (
+        "start_game: an occupied seat is not ready, or fewer than 2 are occupied; details"
+        ' holds one {"seat_index", "problem"} per blocking seat ("not ready" or "empty")'
+    ),
 }
 
 # The create_room rules that JSON Schema cannot state (or states loosely).

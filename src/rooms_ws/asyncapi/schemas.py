@@ -28,7 +28,7 @@ from rooms_domain.model import (
     Visibility,
 )
 from rooms_domain.payloads import REQUIRED
-from rooms_ws.asyncapi import prose
+from rooms_ws.asyncapi import lobby, prose
 from rooms_ws.errors import RETRYABLE, ErrorCode
 from rooms_ws.messages import (
     CREATE_ROOM,
@@ -94,6 +94,7 @@ def schemas() -> dict[str, Any]:
             request_id={"type": "null", "description": "Always null: an event answers no request."},
         ),
         "CreateRoomPayload": create_room_payload(),
+        **lobby.schemas(),
     }
     for name in ("CreateRoomOkPayload", "ErrorPayload"):
         result[name] = models[name]

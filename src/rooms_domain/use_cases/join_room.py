@@ -1,0 +1,50 @@
+"""join_room: take the lowest empty usable seat of the room with that code."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from rooms_domain.commands import JoinRoomCommand
+from rooms_domain.lobby_rules import Change
+from rooms_domain.model import Room, RoomId, UserId
+from rooms_domain.ports import RoomRepository, SeatedRoom
+from rooms_domain.snapshot import snapshot
+from rooms_domain.use_cases.lobby import ChangeRoom, LobbyOutcome, is_member, seated_users
+
+
+class JoinRoom(ChangeRoom[JoinRoomCommand]):
+    """Already seated: the same seat back (a rejoin), with a repaired live view."""
+
+    REBUILDS_UNCHANGED: ClassVar[bool] = True
+
+    async def _lock(self, rooms: RoomRepository, cmd: JoinRoomCommand) -> SeatedRoom | None:
+        # Through the unique index on ``code``; a closed room is found, and refused.
+        return await rooms.lock_by_code(cmd.code)
+
+    def _change(self, room: Room, cmd: JoinRoomCommand, display_name: str) -> Change:
+        return room.join(cmd.user_id, display_name)
+
+    def _reply(
+        self, room: Room, cmd: JoinRoomCommand, names: Mapping[UserId, str]
+    ) -> dict[str, Any]:
+        seat = room.seat_of(cmd.user_id)
+        assert seat is not None
+        return {
+            "room_id": str(room.room_id),
+            "seat_index": seat.index,
+            "is_host": seat.is_host,
+            "version": room.version,
+            "room": snapshot(room, names, connected=seated_users(room)),
+        }
+
+    async def _replayed(
+        self, rooms: RoomRepository, cmd: JoinRoomCommand, payload: dict[str, Any]
+    ) -> LobbyOutcome:
+        # Following is not a write: a replay follows the room too, if the
+        # user still holds a seat there and it is not closed.
+        room_id = RoomId(uuid.UUID(str(payload["room_id"])))
+        now = await rooms.load(room_id)
+        member = now is not None and is_member(now.room, cmd.user_id)
+        return LobbyOutcome(payload, room_id, replayed=True, member=member)

@@ -1,0 +1,28 @@
+"""set_ready: the requester's seat ready or not; the value it has already changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rooms_domain.commands import SetReadyCommand
+from rooms_domain.lobby_rules import Change
+from rooms_domain.model import Room, UserId
+from rooms_domain.use_cases.lobby import ChangeRoomById
+
+
+class SetReady(ChangeRoomById[SetReadyCommand]):
+    def _change(self, room: Room, cmd: SetReadyCommand, display_name: str) -> Change:
+        return room.set_ready(cmd.user_id, cmd.ready)
+
+    def _reply(
+        self, room: Room, cmd: SetReadyCommand, names: Mapping[UserId, str]
+    ) -> dict[str, Any]:
+        seat = room.seat_of(cmd.user_id)
+        assert seat is not None
+        return {
+            "room_id": str(room.room_id),
+            "seat_index": seat.index,
+            "ready": cmd.ready,
+            "version": room.version,
+        }
