@@ -153,11 +153,12 @@ class LobbyStoreContract:
         async with uow_factory() as uow:
             assert await uow.rooms.get(room.room_id) == room
 
+    @pytest.mark.parametrize("how", ["lock_by_code", "claim_and_lock"])
     async def test_a_second_lock_waits_then_reads_the_committed_seats(
-        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
+        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser, how: str
     ) -> None:
         """The race for a seat: the waiter must see the seat the first one took."""
-        ann, bob = await make_user("Ann"), await make_user("Bob")
+        ann, bob, cy = await make_user("Ann"), await make_user("Bob"), await make_user("Cy")
         room = await self._committed_room(uow_factory, ann, max_players=2)
         key = new_key(bob)
         async with uow_factory() as first:
@@ -167,7 +168,10 @@ class LobbyStoreContract:
 
             async def second_lock() -> Room | None:
                 async with uow_factory() as second:
-                    seen = await second.rooms.lock_by_code(room.code)
+                    if how == "lock_by_code":
+                        seen = await second.rooms.lock_by_code(room.code)
+                    else:
+                        _, seen = await second.rooms.claim_and_lock(new_key(cy), "fp", room.code)
                     return None if seen is None else seen.room
 
             waiting = asyncio.create_task(second_lock())
@@ -219,29 +223,6 @@ class LobbyStoreContract:
             refused = Completion(other, StoredReply.success({"no": "room"}))
             await uow.idempotency.complete(refused)  # the key is held
             await uow.commit()
-
-    async def test_claim_and_lock_waits_for_the_room_then_reads_its_committed_seats(
-        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
-    ) -> None:
-        ann, bob, cy = await make_user("Ann"), await make_user("Bob"), await make_user("Cy")
-        room = await self._committed_room(uow_factory, ann, max_players=2)
-        key = new_key(bob)
-        async with uow_factory() as first:
-            _, locked = await first.rooms.claim_and_lock(key, "fp", room.code)
-            assert locked is not None
-
-            async def second() -> Room | None:
-                async with uow_factory() as uow:
-                    _, seen = await uow.rooms.claim_and_lock(new_key(cy), "fp", room.code)
-                    return None if seen is None else seen.room
-
-            waiting = asyncio.create_task(second())
-            await asyncio.sleep(0.05)
-            assert not waiting.done()
-            after = locked.room.join(bob, "Bob").room
-            await first.rooms.save(after, done(key, after))
-            await first.commit()
-        assert await waiting == after
 
     async def test_claim_and_lock_tells_a_busy_room_from_a_duplicate_in_progress(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
