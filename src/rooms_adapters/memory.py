@@ -204,6 +204,16 @@ class MemoryRoomRepository:
         except TimeoutError:
             raise StoreUnavailable(f"room {room_id} stayed locked too long") from None
 
+    async def claim_and_lock(
+        self, key: RequestKey, fingerprint: str, room: RoomId | RoomCode
+    ) -> tuple[Claim, SeatedRoom | None]:
+        claim = await self._uow.idempotency.claim(key, fingerprint)
+        if isinstance(claim, Replay):
+            return claim, None
+        if isinstance(room, RoomCode):
+            return claim, await self.lock_by_code(room)
+        return claim, await self.lock(room)
+
     async def lock_by_code(self, code: RoomCode) -> SeatedRoom | None:
         self._db.check_available()
         room_id = next((r.room_id for r in self._db.rooms.values() if r.code == code), None)

@@ -120,6 +120,18 @@ class RoomRepository(Protocol):
         """
         ...
 
+    async def claim_and_lock(
+        self, key: RequestKey, fingerprint: str, room: RoomId | RoomCode
+    ) -> tuple[Claim, SeatedRoom | None]:
+        """:meth:`IdempotencyStore.claim`, and for a fresh claim :meth:`lock` (by id or code).
+
+        One step, as a lobby request begins: the key held and the room it is
+        about locked and read (None when there is no such room). A claim that
+        is not fresh locks and reads nothing. Raises what ``claim`` raises,
+        and StoreUnavailable when the wait for the room runs out.
+        """
+        ...
+
     async def lock_by_code(self, code: RoomCode) -> SeatedRoom | None:
         """As :meth:`lock`, for the room holding this join code (closed rooms too)."""
         ...

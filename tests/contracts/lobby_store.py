@@ -12,6 +12,7 @@ from rooms_domain import (
     Completion,
     Fresh,
     Replay,
+    RequestInProgress,
     RequestKey,
     Room,
     RoomCode,
@@ -152,11 +153,12 @@ class LobbyStoreContract:
         async with uow_factory() as uow:
             assert await uow.rooms.get(room.room_id) == room
 
+    @pytest.mark.parametrize("how", ["lock_by_code", "claim_and_lock"])
     async def test_a_second_lock_waits_then_reads_the_committed_seats(
-        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
+        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser, how: str
     ) -> None:
         """The race for a seat: the waiter must see the seat the first one took."""
-        ann, bob = await make_user("Ann"), await make_user("Bob")
+        ann, bob, cy = await make_user("Ann"), await make_user("Bob"), await make_user("Cy")
         room = await self._committed_room(uow_factory, ann, max_players=2)
         key = new_key(bob)
         async with uow_factory() as first:
@@ -166,7 +168,10 @@ class LobbyStoreContract:
 
             async def second_lock() -> Room | None:
                 async with uow_factory() as second:
-                    seen = await second.rooms.lock_by_code(room.code)
+                    if how == "lock_by_code":
+                        seen = await second.rooms.lock_by_code(room.code)
+                    else:
+                        _, seen = await second.rooms.claim_and_lock(new_key(cy), "fp", room.code)
                     return None if seen is None else seen.room
 
             waiting = asyncio.create_task(second_lock())
@@ -193,3 +198,43 @@ class LobbyStoreContract:
                 assert await second.rooms.load(room.room_id) is not None
                 with pytest.raises(StoreUnavailable):
                     await second.rooms.lock(room.room_id)
+
+    async def test_claim_and_lock_holds_the_key_and_reads_the_locked_room(
+        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
+    ) -> None:
+        ann, bob = await make_user("Ann"), await make_user("Bob")
+        room = await self._committed_room(uow_factory, ann)
+        key = new_key(bob)
+        async with uow_factory() as uow:
+            claim, by_code = await uow.rooms.claim_and_lock(key, "fp", room.code)
+            assert claim == Fresh("Bob") and by_code is not None and by_code.room == room
+            assert dict(by_code.display_names) == {ann: "Ann"}
+            after = by_code.room.join(bob, "Bob").room
+            await uow.rooms.save(after, done(key, after))
+            await uow.commit()
+        async with uow_factory() as uow:
+            claim, again = await uow.rooms.claim_and_lock(key, "fp", room.room_id)
+            # A repeat replays, and locks and reads nothing.
+            assert claim == Replay(done(key, after).reply) and again is None
+        other = new_key(bob)
+        async with uow_factory() as uow:
+            claim, missing = await uow.rooms.claim_and_lock(other, "fp", RoomId(uuid.uuid4()))
+            assert claim == Fresh("Bob") and missing is None
+            refused = Completion(other, StoredReply.success({"no": "room"}))
+            await uow.idempotency.complete(refused)  # the key is held
+            await uow.commit()
+
+    async def test_claim_and_lock_tells_a_busy_room_from_a_duplicate_in_progress(
+        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
+    ) -> None:
+        ann, bob = await make_user("Ann"), await make_user("Bob")
+        room = await self._committed_room(uow_factory, ann)
+        key = new_key(bob)
+        async with uow_factory() as first:
+            await first.rooms.claim_and_lock(key, "fp", room.room_id)
+            async with uow_factory() as duplicate:
+                with pytest.raises(RequestInProgress):
+                    await duplicate.rooms.claim_and_lock(key, "fp", room.room_id)
+            async with uow_factory() as other:
+                with pytest.raises(StoreUnavailable):
+                    await other.rooms.claim_and_lock(new_key(ann), "fp", room.room_id)

@@ -171,12 +171,13 @@ async def test_round_trips_per_lobby_request(
     finally:
         pool.terminate()
         await proxy.close()
-    # BEGIN, claim + display name, lock room + seats + names, save + complete, COMMIT.
-    assert counted["join"] == counted["ready"] == 5
-    # BEGIN, claim (conflict), read the completed record, load (does it still
-    # hold a seat? the connection then follows the room), ROLLBACK.
+    # As create_room: BEGIN, claim + display name + room, seats and names locked,
+    # save + complete, COMMIT.
+    assert counted["join"] == counted["ready"] == 4
+    # BEGIN, claim (conflict: no lock), read the completed record, load (does it
+    # still hold a seat? the connection then follows the room), ROLLBACK.
     assert counted["join replay"] == 5
-    # BEGIN, claim, lock (no such code), complete (failed), COMMIT.
-    assert counted["refused"] == 5
+    # BEGIN, claim + lock (no such code), complete (failed), COMMIT.
+    assert counted["refused"] == 4
     # BEGIN, load, ROLLBACK.
     assert counted["get_room"] == 3

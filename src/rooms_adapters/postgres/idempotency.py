@@ -17,6 +17,8 @@ embeds it in its own (see ``rooms.py``).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from asyncpg import exceptions as pg
@@ -32,16 +34,22 @@ if TYPE_CHECKING:
 # The claim also reads the claimant's display name, which every request needs
 # next (the live view, the events): one round trip instead of two. The name
 # is read in the statement's snapshot, the transaction the request runs in.
-_CLAIM = """
+# The claim as a CTE (parameters $1-$3: user, request id, fingerprint), so
+# that the room repository can lock a room in the same statement.
+CLAIM_CTE = """
 WITH claim AS (
     INSERT INTO ws_idempotency (user_id, request_id, status, response_payload)
     VALUES ($1, $2, 'in_progress', $3)
     ON CONFLICT (user_id, request_id) DO NOTHING
     RETURNING true
-)
+)"""
+_CLAIM = (
+    CLAIM_CTE
+    + """
 SELECT EXISTS (SELECT FROM claim),
        (SELECT display_name FROM users WHERE user_id = $1)
 """
+)
 _READ = """
 SELECT status::text, response_payload FROM ws_idempotency
 WHERE user_id = $1 AND request_id = $2
@@ -106,40 +114,12 @@ class PostgresIdempotencyStore:
         self._conn = conn
 
     async def claim(self, key: RequestKey, fingerprint: str) -> Claim:
-        user_id, request_id = key
+        with translated(self._conn), claim_errors(key, locks_only_the_key=True):
+            row = await self._conn.fetchrow(_CLAIM, *claim_args(key, fingerprint))
+        if row is not None and row[0]:
+            return fresh(key, row[1])
         with translated(self._conn):
-            try:
-                row = await self._conn.fetchrow(
-                    _CLAIM, user_id, request_id, {"fingerprint": fingerprint}
-                )
-            except pg.LockNotAvailableError as exc:
-                raise RequestInProgress(f"request {request_id} is still being processed") from exc
-            except pg.ForeignKeyViolationError as exc:
-                raise UnknownUser(f"no user {user_id}") from exc
-            if row is not None and row[0]:
-                return _fresh(key, row[1])
-            return await self._settled(key, fingerprint)
-
-    async def _settled(self, key: RequestKey, fingerprint: str) -> Claim:
-        """The outcome of a key some other Unit of Work claimed and has since finished."""
-        user_id, request_id = key
-        row = await self._conn.fetchrow(_READ, user_id, request_id)
-        if row is None or row["status"] == "in_progress":
-            # Gone between two statements, or committed unfinished by some other
-            # writer: either way, nothing to replay yet.
-            raise RequestInProgress(f"request {request_id} is still being processed")
-        reply = _stored_reply(row["response_payload"], fingerprint)
-        if reply is not None:
-            return Replay(reply)
-        if row["status"] == "failed":
-            reclaimed = await self._conn.fetchrow(
-                _RECLAIM_FAILED, user_id, request_id, {"fingerprint": fingerprint}
-            )
-            if reclaimed is not None:
-                return _fresh(key, reclaimed[0])
-            raise RequestInProgress(f"request {request_id} is still being processed")
-        # Completed without a reply of ours: not something this payload may reuse.
-        raise IdempotencyKeyReused(f"request {request_id} was used for another payload")
+            return await settled(self._conn, key, fingerprint)
 
     async def complete(self, completion: Completion) -> None:
         with translated(self._conn):
@@ -148,7 +128,55 @@ class PostgresIdempotencyStore:
             raise RuntimeError("completion of a key this Unit of Work does not hold")
 
 
-def _fresh(key: RequestKey, display_name: str | None) -> Fresh:
+def claim_args(key: RequestKey, fingerprint: str) -> tuple[Any, ...]:
+    """The parameters $1-$3 of :data:`CLAIM_CTE`."""
+    return key.user_id, key.request_id, {"fingerprint": fingerprint}
+
+
+@contextlib.contextmanager
+def claim_errors(key: RequestKey, *, locks_only_the_key: bool = False) -> Iterator[None]:
+    """The domain's errors for a statement holding :data:`CLAIM_CTE`.
+
+    A lock wait that ran out on the key is a duplicate still running. In a
+    statement that also locks a room, the server's CONTEXT line names the
+    relation it waited on (its name is never translated); a wait on the room
+    stays the driver's error, which ``translated`` reports as a store too
+    slow to answer.
+    """
+    try:
+        yield
+    except pg.LockNotAvailableError as exc:
+        context = exc.as_dict().get("context") or ""
+        if locks_only_the_key or '"ws_idempotency' in context:
+            raise RequestInProgress(f"request {key.request_id} is still being processed") from exc
+        raise
+    except pg.ForeignKeyViolationError as exc:
+        raise UnknownUser(f"no user {key.user_id}") from exc
+
+
+async def settled(conn: Connection, key: RequestKey, fingerprint: str) -> Claim:
+    """The outcome of a key some other Unit of Work claimed and has since finished."""
+    user_id, request_id = key
+    row = await conn.fetchrow(_READ, user_id, request_id)
+    if row is None or row["status"] == "in_progress":
+        # Gone between two statements, or committed unfinished by some other
+        # writer: either way, nothing to replay yet.
+        raise RequestInProgress(f"request {request_id} is still being processed")
+    reply = _stored_reply(row["response_payload"], fingerprint)
+    if reply is not None:
+        return Replay(reply)
+    if row["status"] == "failed":
+        reclaimed = await conn.fetchrow(
+            _RECLAIM_FAILED, user_id, request_id, {"fingerprint": fingerprint}
+        )
+        if reclaimed is not None:
+            return fresh(key, reclaimed[0])
+        raise RequestInProgress(f"request {request_id} is still being processed")
+    # Completed without a reply of ours: not something this payload may reuse.
+    raise IdempotencyKeyReused(f"request {request_id} was used for another payload")
+
+
+def fresh(key: RequestKey, display_name: str | None) -> Fresh:
     if display_name is None:  # deleted since the handshake, in the same snapshot
         raise UnknownUser(f"no user {key.user_id}")
     return Fresh(display_name)

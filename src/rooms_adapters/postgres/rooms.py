@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 from asyncpg import exceptions as pg
 
 from rooms_adapters.postgres.errors import translated
-from rooms_adapters.postgres.idempotency import complete_sql, completion_args
+from rooms_adapters.postgres.idempotency import (
+    CLAIM_CTE,
+    claim_args,
+    claim_errors,
+    complete_sql,
+    completion_args,
+    fresh,
+    settled,
+)
 from rooms_domain.errors import UnknownUser
 from rooms_domain.model import (
     Readiness,
@@ -21,7 +29,8 @@ from rooms_domain.model import (
     SeatStatus,
     Visibility,
 )
-from rooms_domain.ports import Completion, SeatedRoom
+from rooms_domain.ports import Claim, Completion, SeatedRoom
+from rooms_domain.replies import RequestKey
 
 if TYPE_CHECKING:
     import asyncpg
@@ -95,6 +104,30 @@ ORDER BY s.seat_index
 _LOAD = _SEATED.format(where="r.room_id = $1")
 _LOCK = _LOAD + "FOR UPDATE OF r, s\n"
 _LOCK_BY_CODE = _SEATED.format(where="r.code = $1") + "FOR UPDATE OF r, s\n"
+
+
+def _claim_and_lock(where: str) -> str:
+    """The key claimed and, if it was free, the room locked and read: one round trip.
+
+    The lock is taken only for a fresh claim (a one-time filter on the
+    claim's row): a repeat neither waits for the room nor holds it. One row
+    per seat, each with the claim's outcome; one row of NULL room columns
+    when the key was not free or there is no such room.
+    """
+    locked = _SEATED.format(where=f"({where}) AND EXISTS (SELECT FROM claim)")
+    return f"""{CLAIM_CTE}, locked AS MATERIALIZED (
+{locked}FOR UPDATE OF r, s
+)
+SELECT c.fresh, c.claimant, locked.*
+FROM (SELECT EXISTS (SELECT FROM claim) AS fresh,
+             (SELECT display_name FROM users WHERE user_id = $1) AS claimant) AS c
+LEFT JOIN locked ON true
+ORDER BY locked.seat_index
+"""
+
+
+_CLAIM_AND_LOCK = _claim_and_lock("r.room_id = $4")
+_CLAIM_AND_LOCK_BY_CODE = _claim_and_lock("r.code = $4")
 # The room's new status and version (only over the version before the
 # change: the lock makes that a check, never a wait), the seats that differ,
 # and the request's key completed: one statement, one round trip.
@@ -171,10 +204,21 @@ class PostgresRoomRepository:
     async def _seated(self, sql: str, key: object) -> SeatedRoom | None:
         with translated(self._conn):
             rows = await self._conn.fetch(sql, key)
-        if not rows:
-            return None
-        names = {row["user_id"]: row["display_name"] for row in rows if row["user_id"]}
-        return SeatedRoom(_room(rows[0]["room_id"], rows), names)
+        return _seated(rows)
+
+    async def claim_and_lock(
+        self, key: RequestKey, fingerprint: str, room: RoomId | RoomCode
+    ) -> tuple[Claim, SeatedRoom | None]:
+        by_code = isinstance(room, RoomCode)
+        sql = _CLAIM_AND_LOCK_BY_CODE if by_code else _CLAIM_AND_LOCK
+        target: object = str(room) if by_code else room
+        with translated(self._conn), claim_errors(key):
+            rows = await self._conn.fetch(sql, *claim_args(key, fingerprint), target)
+        first = rows[0]
+        if first["fresh"]:
+            return fresh(key, first["claimant"]), _seated(rows)
+        with translated(self._conn):
+            return await settled(self._conn, key, fingerprint), None
 
     async def save(self, after: Room, completes: Completion) -> None:
         args = (
@@ -193,6 +237,14 @@ class PostgresRoomRepository:
             raise RuntimeError(f"room {after.room_id} is not at version {after.version - 1}")
         if not row[1]:
             raise RuntimeError("completion of a key this Unit of Work does not hold")
+
+
+def _seated(rows: Sequence[asyncpg.Record]) -> SeatedRoom | None:
+    """The room of rows of :data:`_SEATED` (possibly one row of NULLs: no room)."""
+    if not rows or rows[0]["room_id"] is None:
+        return None
+    names = {row["user_id"]: row["display_name"] for row in rows if row["user_id"]}
+    return SeatedRoom(_room(rows[0]["room_id"], rows), names)
 
 
 def _seat_json(seat: Seat) -> dict[str, object]:

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 from rooms_domain.commands import JoinRoomCommand
 from rooms_domain.lobby_rules import Change
-from rooms_domain.model import Room, RoomId, UserId
-from rooms_domain.ports import RoomRepository, SeatedRoom
+from rooms_domain.model import Room, RoomCode, RoomId, UserId
+from rooms_domain.ports import RoomRepository
 from rooms_domain.snapshot import snapshot
 from rooms_domain.use_cases.lobby import ChangeRoom, LobbyOutcome, is_member, seated_users
 
@@ -19,9 +19,9 @@ class JoinRoom(ChangeRoom[JoinRoomCommand]):
 
     REBUILDS_UNCHANGED: ClassVar[bool] = True
 
-    async def _lock(self, rooms: RoomRepository, cmd: JoinRoomCommand) -> SeatedRoom | None:
+    def _room_of(self, cmd: JoinRoomCommand) -> RoomId | RoomCode:
         # Through the unique index on ``code``; a closed room is found, and refused.
-        return await rooms.lock_by_code(cmd.code)
+        return cmd.code
 
     def _change(self, room: Room, cmd: JoinRoomCommand, display_name: str) -> Change:
         return room.join(cmd.user_id, display_name)

@@ -1,8 +1,9 @@
 """How every writing request of the lobby runs; each request is a small subclass.
 
 validate (the command)  ->  one Unit of Work:
-    claim the key  ->  Replay: the stored reply (a refusal is raised again)
-                   ->  Fresh: lock the room, apply the model's rule
+    claim the key, and lock the room if it was free (one step)
+                   ->  Replay: the stored reply (a refusal is raised again)
+                   ->  Fresh: apply the model's rule to the locked room
                            a change:    save it, the key completed, in one statement
                            no change:   the key completed with the reply
                            a Refusal:   the key failed with it (stored, replayed)
@@ -25,14 +26,13 @@ from rooms_domain.errors import Refusal, RoomNotFound
 from rooms_domain.events import LobbyEvent
 from rooms_domain.live_state import LiveUpdate
 from rooms_domain.lobby_rules import Change
-from rooms_domain.model import Room, RoomId, RoomStatus, SeatStatus, UserId
+from rooms_domain.model import Room, RoomCode, RoomId, RoomStatus, SeatStatus, UserId
 from rooms_domain.ports import (
     Clock,
     Completion,
     LiveStateCache,
     Replay,
     RoomRepository,
-    SeatedRoom,
     UnitOfWorkFactory,
 )
 from rooms_domain.replies import StoredReply
@@ -112,11 +112,13 @@ class ChangeRoom(LiveSteps, Generic[C]):
 
     async def run(self, cmd: C) -> LobbyOutcome:
         async with self._uow_factory() as uow:
-            claim = await uow.idempotency.claim(cmd.key, cmd.fingerprint())
+            # Hold the key and lock the room (one step), or replay.
+            claim, seated = await uow.rooms.claim_and_lock(
+                cmd.key, cmd.fingerprint(), self._room_of(cmd)
+            )
             if isinstance(claim, Replay):
                 payload = claim.reply.replayed()  # a stored refusal is raised again here
                 return await self._replayed(uow.rooms, cmd, payload)
-            seated = await self._lock(uow.rooms, cmd)
             try:
                 if seated is None:
                     raise RoomNotFound(NO_ROOM)
@@ -154,7 +156,8 @@ class ChangeRoom(LiveSteps, Generic[C]):
         room_id = RoomId(uuid.UUID(str(payload["room_id"])))
         return LobbyOutcome(payload, room_id, replayed=True, member=False)
 
-    async def _lock(self, rooms: RoomRepository, cmd: C) -> SeatedRoom | None:
+    def _room_of(self, cmd: C) -> RoomId | RoomCode:
+        """How the request names its room."""
         raise NotImplementedError
 
     def _change(self, room: Room, cmd: C, display_name: str) -> Change:
@@ -167,5 +170,5 @@ class ChangeRoom(LiveSteps, Generic[C]):
 class ChangeRoomById(ChangeRoom[R]):
     """A writing request addressed by ``room_id``: every one but join_room."""
 
-    async def _lock(self, rooms: RoomRepository, cmd: R) -> SeatedRoom | None:
-        return await rooms.lock(cmd.room_id)
+    def _room_of(self, cmd: R) -> RoomId | RoomCode:
+        return cmd.room_id
