@@ -197,7 +197,6 @@ async def seat_row(page: Page, seat: int, selector: str = "") -> None:
     await page.wait_for_selector(f'#seats tr[data-seat="{seat}"]{selector}', timeout=WAIT_MS)
 
 
-@pytest.mark.skip(reason="needs the lobby server (issue 12 server side)")
 async def test_two_players_create_join_by_a_lower_case_code_get_ready_and_start(
     browser: Browser,
     static_origin: Any,
