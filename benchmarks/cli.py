@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import options as cli_options
-from benchmarks import phase_create, phase_fanout, phase_idle, report
+from benchmarks import phase_create, phase_fanout, phase_idle, phase_lobby, report
 from benchmarks.bench import Bench
 from benchmarks.database import add_users, apply_schema
 from benchmarks.machine import describe
@@ -33,6 +33,8 @@ def _users_needed(opts: cli_options.Options) -> int:
         needed.append(max(opts.idle_levels))
     if "fanout" in opts.phases:
         needed.append(opts.subscribers)
+    if "lobby" in opts.phases:
+        needed.append(2 * max(opts.pairs))
     return max(needed)
 
 
@@ -73,6 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             fanout = phase_fanout.run(bench, say)
             say()
             for line in report.fanout_lines(fanout, opts.event_rate):
+                say(line)
+            say()
+        if "lobby" in opts.phases:
+            lobby = phase_lobby.run(bench, say)
+            say()
+            for line in report.lobby_lines(lobby, opts.duration_s):
                 say(line)
             say()
         if opts.logs is not None:

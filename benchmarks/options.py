@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.wsclient import Compression
 
-PHASES = ("create", "idle", "fanout")
+PHASES = ("create", "idle", "fanout", "lobby")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,7 @@ class Options:
     rounds: int
     idle_levels: tuple[int, ...]
     subscribers: int
+    pairs: tuple[int, ...]
     events: int
     event_rate: float
     workers: int
@@ -65,13 +66,14 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         description="Benchmark the rooms server against its own floor; prints figures only.",
     )
     add = parser.add_argument
-    add("--phases", type=_phases, default=PHASES, help="create,idle,fanout (default: all)")
+    add("--phases", type=_phases, default=PHASES, help="create,idle,fanout,lobby (default: all)")
     add("--clients", type=_counts, default=(32, 64), help="concurrent clients (default 32,64)")
     add("--duration", type=float, default=4.0, help="seconds per measured window (default 4)")
     add("--warmup", type=float, default=1.0, help="seconds before each window (default 1)")
     add("--rounds", type=int, default=3, help="interleaved rounds per concurrency (default 3)")
     add("--idle", type=_counts, default=(1000, 5000), help="idle connection levels")
     add("--subscribers", type=int, default=1000, help="subscribed connections (fanout)")
+    add("--pairs", type=_counts, default=(16, 32), help="pairs of players (lobby; default 16,32)")
     add("--events", type=int, default=3000, help="events published (fanout)")
     add("--event-rate", type=float, default=1000.0, help="events published per second")
     add("--workers", type=int, default=1, help="`rooms serve --workers` (default 1)")
@@ -120,6 +122,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         rounds=max(1, ns.rounds),
         idle_levels=tuple(sorted(ns.idle)),
         subscribers=ns.subscribers,
+        pairs=ns.pairs,
         events=ns.events,
         event_rate=ns.event_rate,
         workers=ns.workers,

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from statistics import fmean
 
+from benchmarks.lobby import REQUEST_TYPES
 from benchmarks.phase_create import (
     BASELINE,
     ONE_STATEMENT,
@@ -16,6 +17,7 @@ from benchmarks.phase_create import (
 )
 from benchmarks.phase_fanout import FanoutFigures
 from benchmarks.phase_idle import IdleFigures
+from benchmarks.phase_lobby import LobbyFigures
 from benchmarks.stats import Latencies
 
 MIB = 2**20
@@ -127,3 +129,51 @@ def fanout_lines(fig: FanoutFigures, rate: float) -> list[str]:
         f"  p50 {lat.p50_ms:.2f} ms   p99 {lat.p99_ms:.2f} ms   max {lat.max_ms:.2f} ms",
         "  goal: p99 <= 5 ms",
     ]
+
+
+def _ms_per(seconds: float | None, count: int) -> float:
+    return 1000.0 * seconds / count if seconds is not None and count else math.nan
+
+
+def lobby_lines(figures: Sequence[LobbyFigures], duration_s: float) -> list[str]:
+    lines = [
+        f"lobby: pairs of players, each cycle create, join by code, both ready, start,"
+        f" guest leaves, host leaves; {duration_s:g} s windows",
+        "  ops/s = replies inside the window; latency = request sent -> its reply",
+        f"  {'pairs':>5}  {'request':<12}{'ops/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}",
+    ]
+    for fig in figures:
+        result = fig.result
+        for type_ in REQUEST_TYPES:
+            lat = Latencies.of(result.replies_ms.get(type_, []))
+            lines.append(
+                f"  {fig.pairs:>5}  {type_:<12}{lat.count / result.window_s:>8,.0f}"
+                f"{lat.p50_ms:>8.1f}{lat.p99_ms:>8.1f}{lat.max_ms:>8.1f}"
+            )
+        requests = sum(len(v) for v in result.replies_ms.values())
+        lobbies = len(result.replies_ms.get("start_game", []))
+        errors = ", ".join(f"{k}={v}" for k, v in sorted(result.errors.items())) or "0"
+        lines.append(
+            f"  pairs={fig.pairs}: {lobbies / result.window_s:,.0f} lobbies/s,"
+            f" {requests / result.window_s:,.0f} requests/s; CPU ms per request (all types):"
+            f" srv {_ms_per(fig.server_cpu_s, requests):.3f},"
+            f" pg {_ms_per(fig.postgres_cpu_s, requests):.3f},"
+            f" cli {_ms_per(result.client_cpu_s, requests):.3f}; errors {errors}"
+        )
+    lines += [
+        "  event delivery: the request sent by one member -> the event on the other's socket",
+        f"  {'pairs':>5}  {'event':<14}{'count':>6}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}",
+    ]
+    for fig in figures:
+        events = fig.result.events_ms
+        for name in [*sorted(events), "all"]:
+            samples = events[name] if name != "all" else [x for v in events.values() for x in v]
+            lat = Latencies.of(samples)
+            lines.append(
+                f"  {fig.pairs:>5}  {name:<14}{lat.count:>6}"
+                f"{lat.p50_ms:>8.1f}{lat.p99_ms:>8.1f}{lat.max_ms:>8.1f}"
+            )
+        lines.append(
+            f"  pairs={fig.pairs}: {fig.result.unheard_events} expected events never heard"
+        )
+    return lines

@@ -55,7 +55,8 @@ def _forget_rooms(dsn: str, redis_url: str) -> None:
             keys = [
                 f"room:{rid}:{part}"
                 for rid in ids[start : start + 1000]
-                for part in ("meta", "seats")
+                # "closed": the tombstone a closed room leaves (the lobby phase closes its rooms).
+                for part in ("meta", "seats", "closed")
             ]
             client.unlink(*keys)
     finally:

@@ -428,5 +428,4 @@ def test_the_frame_is_compact_json_and_refuses_nan() -> None:
 def test_the_client_knows_the_servers_error_codes() -> None:
     from rooms_ws.errors import ErrorCode as ServerCodes
 
-    # A subset until the lobby's codes reach the server's table (issue 12).
-    assert {c.value for c in ServerCodes} <= {c.value for c in ErrorCode}
+    assert {c.value for c in ServerCodes} == {c.value for c in ErrorCode}
