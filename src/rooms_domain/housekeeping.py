@@ -74,7 +74,10 @@ class SweepRound(Protocol):
         ...
 
     async def delete_closed(self, room_ids: Sequence[RoomId]) -> int:
-        """Delete those of the rooms still closed (their seats with them); how many went."""
+        """Delete those of the rooms still closed (their seats with them); how many went.
+
+        A room some request holds locked is skipped, not waited for.
+        """
         ...
 
     async def live_rooms(self, after: RoomId | None, scan: int) -> LiveSlice:

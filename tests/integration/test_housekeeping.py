@@ -175,6 +175,41 @@ async def test_a_tombstone_written_at_closing_dates_the_room(
     assert await closing_times.due([room.room_id], 20) == [room.room_id]
 
 
+async def test_rows_a_running_transaction_holds_are_skipped_not_waited_for(
+    uow_factory: UnitOfWorkFactory,
+    make_user: MakeUser,
+    database_url: str,
+    sweep_store: PostgresSweepStore,
+) -> None:
+    from rooms_domain import RoomStatus
+
+    user = await make_user("Ann")
+    key = await finished_key(uow_factory, user)
+    (room,) = await add_rooms(uow_factory, user, [RoomStatus.CLOSED])
+    holder = await asyncpg.connect(database_url)
+    try:
+        # A request running on both: a failed key reclaimed, a closed room locked.
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT FROM ws_idempotency FOR UPDATE")
+        await holder.execute("SELECT FROM rooms WHERE room_id = $1 FOR UPDATE", room.room_id)
+        async with sweep_store.round() as sweep:
+            assert sweep is not None
+            started = time.monotonic()
+            assert (await sweep.purge_finished(None, 100, 0)).deleted == 0
+            assert await sweep.delete_closed([room.room_id]) == 0
+            assert time.monotonic() - started < 5  # no lock wait ran out
+        await holder.execute("ROLLBACK")
+        async with sweep_store.round() as sweep:
+            assert sweep is not None
+            assert (await sweep.purge_finished(None, 100, 0)).deleted == 1
+            assert await sweep.delete_closed([room.room_id]) == 1
+    finally:
+        await holder.close()
+    assert not await fetch(
+        database_url, "SELECT FROM ws_idempotency WHERE request_id = $1", key.request_id
+    )
+
+
 # --- rooms sweep, at scale ------------------------------------------------------------
 
 ROOMS = 100_000

@@ -46,7 +46,13 @@ _SLICE = """
 SELECT room_id, status = 'closed' AS closed FROM rooms
 WHERE room_id > $1 ORDER BY room_id LIMIT $2
 """
-_DELETE_CLOSED = "DELETE FROM rooms WHERE room_id = ANY($1::uuid[]) AND status = 'closed'"
+# A closed room a request has locked (a join by its code, say) is skipped, not
+# waited for: the next pass takes it.
+_DELETE_CLOSED = """
+DELETE FROM rooms WHERE room_id IN (
+    SELECT room_id FROM rooms WHERE room_id = ANY($1::uuid[]) AND status = 'closed'
+    FOR UPDATE SKIP LOCKED)
+"""
 _LOAD_LIVE = """
 SELECT r.room_id, r.owner_user_id, r.code, r.visibility::text, r.status::text, r.max_players,
        r.ruleset_id, r.ruleset_config, r.version,
@@ -56,30 +62,34 @@ FROM rooms r LEFT JOIN room_seats s USING (room_id) LEFT JOIN users u ON u.user_
 WHERE r.room_id = ANY($1::uuid[]) AND r.status <> 'closed'
 ORDER BY r.room_id, s.seat_index
 """
-# One statement per batch: the slice locked (a row some request holds is
-# skipped, never waited for: its transaction runs), the finished rows past
-# their time deleted, the finished rows without a time given the current one.
-# A claim that later inserts a deleted key is a new request.
+# One statement per batch. The slice is read without locks (a batch with
+# nothing to do writes nothing); of it, the finished rows past their time and
+# the finished rows with no time are locked, skipping any row a transaction
+# holds (its request runs: never waited for, never touched), and re-checked
+# on their current version. The first are deleted, the others given the
+# current time. A claim that later inserts a deleted key is a new request.
 _PURGE_FINISHED = f"""
 WITH slice AS (
-    SELECT user_id, request_id, status, response_payload FROM ws_idempotency
+    SELECT user_id, request_id FROM ws_idempotency
     WHERE (user_id, request_id) > ($1, $2)
     ORDER BY user_id, request_id LIMIT $3
-    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT w.user_id, w.request_id, w.response_payload ? 'finished_at_ms' AS timed
+    FROM ws_idempotency w JOIN slice s USING (user_id, request_id)
+    WHERE w.status <> 'in_progress'
+      AND (NOT coalesce(w.response_payload ? 'finished_at_ms', false)
+           OR (w.response_payload ->> 'finished_at_ms')::bigint <= {FINISHED_AT_MS} - $4)
+    FOR UPDATE OF w SKIP LOCKED
 ), old AS (
-    DELETE FROM ws_idempotency w USING slice s
-    WHERE w.user_id = s.user_id AND w.request_id = s.request_id
-      AND s.status <> 'in_progress'
-      AND (s.response_payload ->> 'finished_at_ms')::bigint <= {FINISHED_AT_MS} - $4
+    DELETE FROM ws_idempotency w USING due d
+    WHERE w.user_id = d.user_id AND w.request_id = d.request_id AND d.timed
     RETURNING 1
 ), stamped AS (
     UPDATE ws_idempotency w
     SET response_payload = coalesce(w.response_payload, '{{}}'::jsonb)
                            || jsonb_build_object('finished_at_ms', {FINISHED_AT_MS})
-    FROM slice s
-    WHERE w.user_id = s.user_id AND w.request_id = s.request_id
-      AND s.status <> 'in_progress'
-      AND NOT coalesce(s.response_payload ? 'finished_at_ms', false)
+    FROM due d
+    WHERE w.user_id = d.user_id AND w.request_id = d.request_id AND NOT coalesce(d.timed, false)
     RETURNING 1
 ), last AS (
     SELECT user_id, request_id FROM slice ORDER BY user_id DESC, request_id DESC LIMIT 1
