@@ -18,6 +18,7 @@ from rooms_domain import (
     RequestKey,
     Room,
     RoomCode,
+    RoomId,
     RoomSettings,
     RoomStatus,
     StoredReply,
@@ -91,7 +92,8 @@ class HousekeepingContract:
         owner = await make_user("Ann")
         o, c, g = RoomStatus.OPEN, RoomStatus.CLOSED, RoomStatus.IN_GAME
         rooms = await add_rooms(uow_factory, owner, [c, o, c, g, c])
-        seen, slices = [], 0
+        seen: list[RoomId] = []
+        slices = 0
         async with sweep_store.round() as sweep:
             assert sweep is not None
             after = None
@@ -282,9 +284,9 @@ class HousekeepingContract:
         views = report.tasks[2]
         assert (views.name, views.done, views.examined) == ("live views", 2, 3)
         for room in (missing, stale, current):
-            view = await live_state.read(room.room_id)
-            assert view is not None
-            assert view.version == room.version
-            assert view.meta["code"] == str(room.code)
+            rebuilt = await live_state.read(room.room_id)
+            assert rebuilt is not None
+            assert rebuilt.version == room.version
+            assert rebuilt.meta["code"] == str(room.code)
         again = await sweep.run_round()
         assert again.tasks[2].done == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.contracts.housekeeping import (
 from tests.contracts.support import MakeUser
 from tests.integration.redis_fixtures import RoomKeys, TrackedLiveState
 from tests.integration.server_process import Servers, fetch, run_cli, server_env
+from tests.integration.ws_support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -169,7 +171,7 @@ async def test_a_tombstone_written_at_closing_dates_the_room(
     owner = await make_user("Ann")
     (room,) = await add_rooms(uow_factory, owner, [RoomStatus.CLOSED], version=1)
     await live_state.apply(room.room_id, LiveUpdate.of(room, {owner: "Ann"}, (), 1))
-    assert re.fullmatch(r"1:\d+", await redis.get(closed_key(room.room_id)))
+    assert re.fullmatch(r"1:\d+", str(await redis.get(closed_key(room.room_id))))
     await asyncio.sleep(0.05)
     # Counted from the closing, not from this first sighting.
     assert await closing_times.due([room.room_id], 20) == [room.room_id]
@@ -285,7 +287,8 @@ async def test_rooms_sweep_deletes_100000_closed_rooms_in_bounded_batches(
     assert sum(d for d, _, _ in rounds) == ROOMS
     assert len(rounds) == ROOMS // (batch * batches) + 1
     print(f"\n100,000 closed rooms: rounds (deleted, batches, seconds) = {rounds}")
-    assert await fetch(database_url, "SELECT count(*) FROM room_seats") == [(0,)]
+    (seats,) = await fetch(database_url, "SELECT count(*) FROM room_seats")
+    assert seats[0] == 0
     # Deleted long after their closing: the tombstones went with them.
     client = redis_client(redis_url, redis_timeout_s=10)
     try:
@@ -348,6 +351,20 @@ def test_rooms_sweep_without_its_database_fails_in_one_line(tmp_path: Path) -> N
     assert done.stderr.startswith("rooms: ")
 
 
+async def test_rooms_sweep_with_redis_away_runs_what_it_can_and_fails_in_one_line(
+    database_url: str, uow_factory: UnitOfWorkFactory, make_user: MakeUser, tmp_path: Path
+) -> None:
+    from rooms_domain import RoomStatus
+
+    await add_rooms(uow_factory, await make_user("Ann"), [RoomStatus.OPEN])
+    env = server_env(database_url, "redis://127.0.0.1:1", tmp_path / "data")
+    done = await asyncio.to_thread(run_cli, "sweep", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "idempotency rows: 0 deleted" in done.stdout  # PostgreSQL's task still ran
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("rooms: sweep failed: live views: failed: LiveStateUnavailable")
+
+
 # --- serve's loop -------------------------------------------------------------------
 
 
@@ -373,6 +390,7 @@ async def test_serve_sweeps_every_interval(
         tmp_path / "data",
         ROOMS_SWEEP_INTERVAL_SECONDS="1",
         ROOMS_CLOSED_ROOM_RETENTION_SECONDS="1",
+        ROOMS_METRICS_PORT=str(metrics_port := free_port()),
     )
     started = time.monotonic()
     await asyncio.to_thread(servers.start, env)
@@ -390,3 +408,20 @@ async def test_serve_sweeps_every_interval(
         await asyncio.sleep(0.1)
     assert await state() == (True, True)
     assert time.monotonic() - started < 60
+
+    scraped = await asyncio.to_thread(_scrape, f"http://127.0.0.1:{metrics_port}/metrics")
+    for sample in (
+        'rooms_sweep_deleted_total{kind="room"} 1.0',
+        "rooms_sweep_views_rebuilt_total 1.0",
+        'rooms_rooms{status="open"} 1.0',
+        "rooms_sweep_seconds_count",
+    ):
+        assert sample in scraped, sample
+    acted = re.search(r'rooms_sweep_rounds_total\{outcome="acted"\} (\d+)', scraped)
+    assert acted is not None and int(acted.group(1)) >= 2
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text: str = answer.read().decode()
+    return text
