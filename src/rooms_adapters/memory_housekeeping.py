@@ -38,7 +38,7 @@ class MemorySweepRound:
         closed = [r for r in ids if self._db.rooms[r].status is RoomStatus.CLOSED]
         return RoomSlice(tuple(closed), next_after)
 
-    async def delete_closed(self, room_ids: Sequence[RoomId]) -> int:
+    async def delete_closed(self, room_ids: Sequence[RoomId]) -> list[RoomId]:
         self._db.check_available()
         gone = [
             r
@@ -47,7 +47,7 @@ class MemorySweepRound:
         ]
         for room_id in gone:
             del self._db.rooms[room_id]
-        return len(gone)
+        return gone
 
     async def live_rooms(self, after: RoomId | None, scan: int) -> LiveSlice:
         self._db.check_available()

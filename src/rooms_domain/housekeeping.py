@@ -73,8 +73,8 @@ class SweepRound(Protocol):
         """Of the next ``scan`` rooms after ``after`` (None: the first), the closed ones."""
         ...
 
-    async def delete_closed(self, room_ids: Sequence[RoomId]) -> int:
-        """Delete those of the rooms still closed (their seats with them); how many went.
+    async def delete_closed(self, room_ids: Sequence[RoomId]) -> list[RoomId]:
+        """Delete those of the rooms still closed (their seats with them); the ones that went.
 
         A room some request holds locked is skipped, not waited for.
         """
@@ -242,8 +242,12 @@ class Housekeeping:
                 due = await self._closing.due(found.closed, self.limits.closed_retention_ms)
                 report.waiting += len(found.closed) - len(due)
                 if due:
-                    report.done += await sweep.delete_closed(due)
-                    await self._closing.forget(due)
+                    # Only the deleted ones: a room skipped (locked) keeps its
+                    # closing time for the next pass.
+                    deleted = await sweep.delete_closed(due)
+                    report.done += len(deleted)
+                    if deleted:
+                        await self._closing.forget(deleted)
             if found.next_after is None:
                 break
         return report.done_report()

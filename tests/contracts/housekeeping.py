@@ -115,8 +115,8 @@ class HousekeepingContract:
         closed, open_ = await add_rooms(uow_factory, owner, [RoomStatus.CLOSED, RoomStatus.OPEN])
         async with sweep_store.round() as sweep:
             assert sweep is not None
-            assert await sweep.delete_closed([closed.room_id, open_.room_id]) == 1
-            assert await sweep.delete_closed([closed.room_id]) == 0
+            assert await sweep.delete_closed([closed.room_id, open_.room_id]) == [closed.room_id]
+            assert await sweep.delete_closed([closed.room_id]) == []
         async with uow_factory() as uow:
             assert await uow.rooms.get(closed.room_id) is None
             assert not await uow.rooms.code_taken(closed.code)

@@ -198,13 +198,13 @@ async def test_rows_a_running_transaction_holds_are_skipped_not_waited_for(
             assert sweep is not None
             started = time.monotonic()
             assert (await sweep.purge_finished(None, 100, 0)).deleted == 0
-            assert await sweep.delete_closed([room.room_id]) == 0
+            assert await sweep.delete_closed([room.room_id]) == []
             assert time.monotonic() - started < 5  # no lock wait ran out
         await holder.execute("ROLLBACK")
         async with sweep_store.round() as sweep:
             assert sweep is not None
             assert (await sweep.purge_finished(None, 100, 0)).deleted == 1
-            assert await sweep.delete_closed([room.room_id]) == 1
+            assert await sweep.delete_closed([room.room_id]) == [room.room_id]
     finally:
         await holder.close()
     assert not await fetch(

@@ -52,6 +52,7 @@ _DELETE_CLOSED = """
 DELETE FROM rooms WHERE room_id IN (
     SELECT room_id FROM rooms WHERE room_id = ANY($1::uuid[]) AND status = 'closed'
     FOR UPDATE SKIP LOCKED)
+RETURNING room_id
 """
 _LOAD_LIVE = """
 SELECT r.room_id, r.owner_user_id, r.code, r.visibility::text, r.status::text, r.max_players,
@@ -116,10 +117,10 @@ class PostgresSweepRound:
         closed, next_after = await self._slice(after, scan)
         return RoomSlice(tuple(closed), next_after)
 
-    async def delete_closed(self, room_ids: Sequence[RoomId]) -> int:
+    async def delete_closed(self, room_ids: Sequence[RoomId]) -> list[RoomId]:
         with translated(self._conn):
-            status = await self._conn.execute(_DELETE_CLOSED, list(room_ids))
-        return int(status.split()[-1])
+            rows = await self._conn.fetch(_DELETE_CLOSED, list(room_ids))
+        return [row[0] for row in rows]
 
     async def live_rooms(self, after: RoomId | None, scan: int) -> LiveSlice:
         with translated(self._conn):
