@@ -29,7 +29,7 @@ from tests.contracts.housekeeping import (
 from tests.contracts.support import MakeUser
 from tests.integration.redis_fixtures import RoomKeys, TrackedLiveState
 from tests.integration.server_process import Servers, fetch, run_cli, server_env
-from tests.integration.ws_support import free_port
+from tests.integration.ws_support import ask, client, create_room, free_port, token_for
 
 pytestmark = pytest.mark.integration
 
@@ -368,7 +368,7 @@ async def test_rooms_sweep_with_redis_away_runs_what_it_can_and_fails_in_one_lin
 # --- serve's loop -------------------------------------------------------------------
 
 
-async def test_serve_sweeps_every_interval(
+async def test_serve_sweeps_every_interval_and_a_forgotten_request_runs_again(
     database_url: str,
     redis_url: str,
     uow_factory: UnitOfWorkFactory,
@@ -390,10 +390,29 @@ async def test_serve_sweeps_every_interval(
         tmp_path / "data",
         ROOMS_SWEEP_INTERVAL_SECONDS="1",
         ROOMS_CLOSED_ROOM_RETENTION_SECONDS="1",
+        ROOMS_IDEMPOTENCY_RETENTION_SECONDS="1",
         ROOMS_METRICS_PORT=str(metrics_port := free_port()),
     )
     started = time.monotonic()
-    await asyncio.to_thread(servers.start, env)
+    server = await asyncio.to_thread(servers.start, env)
+    # A request, replayed while remembered, then a new request once forgotten.
+    request = create_room()
+    async with client(server.url, token_for(owner)) as ws:
+        first = await ask(ws, request)
+        assert (await ask(ws, request))["payload"] == first["payload"]
+        for _ in range(300):
+            if not await fetch(
+                database_url,
+                "SELECT FROM ws_idempotency WHERE request_id = $1",
+                uuid.UUID(request["request_id"]),
+            ):
+                break
+            await asyncio.sleep(0.1)
+        again = await ask(ws, request)
+    for made in (first, again):
+        room_keys.track(RoomId(uuid.UUID(made["payload"]["room_id"])))
+    assert again["type"] == "create_room_ok"
+    assert again["payload"]["room_id"] != first["payload"]["room_id"]
 
     async def state() -> tuple[bool, bool]:
         gone = not await fetch(database_url, "SELECT FROM rooms WHERE room_id = $1", closed.room_id)
@@ -410,15 +429,18 @@ async def test_serve_sweeps_every_interval(
     assert time.monotonic() - started < 60
 
     scraped = await asyncio.to_thread(_scrape, f"http://127.0.0.1:{metrics_port}/metrics")
-    for sample in (
-        'rooms_sweep_deleted_total{kind="room"} 1.0',
-        "rooms_sweep_views_rebuilt_total 1.0",
-        'rooms_rooms{status="open"} 1.0',
-        "rooms_sweep_seconds_count",
-    ):
-        assert sample in scraped, sample
-    acted = re.search(r'rooms_sweep_rounds_total\{outcome="acted"\} (\d+)', scraped)
-    assert acted is not None and int(acted.group(1)) >= 2
+
+    def sample(pattern: str) -> float:
+        found = re.search(pattern + r" ([\d.e+]+)\n", scraped)
+        assert found is not None, pattern
+        return float(found.group(1))
+
+    assert sample(r'rooms_sweep_deleted_total\{kind="room"\}') == 1
+    assert sample(r'rooms_sweep_deleted_total\{kind="idempotency"\}') >= 1
+    assert sample("rooms_sweep_views_rebuilt_total") >= 1
+    assert sample(r'rooms_rooms\{status="open"\}') >= 1
+    assert sample("rooms_sweep_seconds_count") >= 2
+    assert sample(r'rooms_sweep_rounds_total\{outcome="acted"\}') >= 2
 
 
 def _scrape(url: str) -> str:
