@@ -16,7 +16,10 @@ work, never a stall. Tasks:
   the store's is rebuilt (an update with no events).
 
 A task is a coroutine taking the round and giving a :class:`TaskReport`: a
-new one (the release of expired seats) is one more entry in ``tasks``.
+new one is one more ``(name, task)`` entry in :attr:`Housekeeping.tasks`. The
+release of expired held seats, say, would run its own Units of Work (each
+release a transaction of the lobby's leave), ignoring the round's store but
+still inside the round, so one instance at a time.
 
 The ports live here rather than in ``ports.py``: only this module uses them.
 """
