@@ -23,18 +23,29 @@ from rooms_domain.errors import (
 from rooms_domain.events import event_frame, event_message
 from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import Room, RoomCode, RoomId, UserId
-from rooms_domain.ports import Claim, Completion, Fresh, Listener, Replay, RoomEvents, SeatedRoom
+from rooms_domain.ports import (
+    Claim,
+    Clock,
+    Completion,
+    Fresh,
+    Listener,
+    Replay,
+    RoomEvents,
+    SeatedRoom,
+)
 from rooms_domain.replies import RequestKey, StoredReply
+from rooms_domain.system_clock import SystemClock
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
-    """A finished key: the payload's fingerprint, and the reply it got."""
+    """A finished key: the payload's fingerprint, the reply it got, and when (the sweep's)."""
 
     fingerprint: str
     reply: StoredReply
+    finished_at_ms: int | None = None
 
 
 @dataclass
@@ -46,6 +57,7 @@ class MemoryDatabase:
     idempotency: dict[RequestKey, IdempotencyRecord] = field(default_factory=dict)
     lock_wait_s: float = 0.2
     unavailable: bool = False
+    clock: Clock = field(default_factory=SystemClock)
     held_keys: set[RequestKey] = field(default_factory=set)
     held_codes: set[RoomCode] = field(default_factory=set)
     held_rooms: set[RoomId] = field(default_factory=set)
@@ -108,7 +120,9 @@ class MemoryUnitOfWork:
         fingerprint = self._claims.pop(completion.key, None)
         if fingerprint is None:
             raise RuntimeError("completion of a key this Unit of Work does not hold")
-        self._records[completion.key] = IdempotencyRecord(fingerprint, completion.reply)
+        self._records[completion.key] = IdempotencyRecord(
+            fingerprint, completion.reply, self._db.clock.now_ms()
+        )
 
     async def _release(self) -> None:
         self._db.held_keys -= self._keys

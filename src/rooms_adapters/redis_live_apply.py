@@ -6,7 +6,9 @@
 What it does, in one step that nothing else interleaves with:
 
 - ``closed``: delete the meta and seats hashes, and set the tombstone
-  ``room:{id}:closed`` (the closing version) for ``TOMBSTONE_TTL_S``;
+  ``room:{id}:closed`` to ``<version>:<closing time, ms, Redis's clock>``
+  for ``ttl_s`` (the sweep deletes the room once that time is older than
+  its retention: ``redis_housekeeping.py``);
 - else, while the tombstone lives: write nothing (a late update of a closed
   room must not bring its view back);
 - else, when the stored meta ``version`` is newer than or equal to the
@@ -34,9 +36,16 @@ from rooms_domain.model import RoomId
 
 # Long enough that no apply still in flight when the room closed can land
 # after it (each is bounded by the cache's timeout, a fraction of a second;
-# a request stuck in a socket buffer is delivered or dropped within minutes),
-# short enough that a day of closed rooms leaves few keys behind.
+# a request stuck in a socket buffer is delivered or dropped within minutes).
+# A tombstone also carries the closing time for the sweep: it lives this
+# long past the closed-room retention (``tombstone_ttl_s``), and the sweep
+# shortens it back to this once the room is deleted.
 TOMBSTONE_TTL_S = 3600
+
+
+def tombstone_ttl_s(closed_retention_s: int) -> int:
+    """How long a tombstone lives: through the retention, then as long as ever."""
+    return closed_retention_s + TOMBSTONE_TTL_S
 
 
 def closed_key(room_id: RoomId) -> str:
@@ -74,7 +83,9 @@ end
 local outcome
 if closed == '1' then
   redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('SET', KEYS[3], ARGV[1], 'EX', ttl)
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('SET', KEYS[3], ARGV[1] .. ':' .. now_ms, 'EX', ttl)
   outcome = 'closed'
 elseif redis.call('EXISTS', KEYS[3]) == 1 then
   outcome = 'tombstone'
@@ -125,7 +136,11 @@ return outcome
 
 
 async def apply_live_update(
-    client: aioredis.Redis, keys: tuple[str, str], room_id: RoomId, update: LiveUpdate
+    client: aioredis.Redis,
+    keys: tuple[str, str],
+    room_id: RoomId,
+    update: LiveUpdate,
+    ttl_s: int = TOMBSTONE_TTL_S,
 ) -> str:
     """Run the step for ``room_id`` (``keys``: its meta and seats hashes); what it did.
 
@@ -136,7 +151,7 @@ async def apply_live_update(
     args = (
         update.version,
         "1" if update.closed else "0",
-        TOMBSTONE_TTL_S,
+        ttl_s,
         channel_name(room_id),
         len(view.meta),
         len(view.seats),

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.redis_client import packed_command, redis_client
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
-from rooms_adapters.redis_live_apply import apply_live_update
+from rooms_adapters.redis_live_apply import TOMBSTONE_TTL_S, apply_live_update
 from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import RoomId
 
@@ -61,13 +61,20 @@ class RedisLiveStateCache:
         *,
         redis_timeout_s: float = 0.25,
         breaker: CircuitBreaker | None = None,
+        tombstone_ttl_s: int = TOMBSTONE_TTL_S,
     ) -> None:
         self._client = client
+        self._tombstone_ttl_s = tombstone_ttl_s
         self._redis_timeout_s = redis_timeout_s
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         # Connections kept checked out of the client's pool for room_created.
         self._kept: set[Connection] = set()
         self._idle: list[Connection] = []
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The Redis client it writes with (the sweep's Redis adapter shares it)."""
+        return self._client
 
     async def room_created(self, room_id: RoomId, view: LiveRoomView) -> None:
         # HSET of fixed values only: repeating the whole transaction yields the
@@ -88,7 +95,10 @@ class RedisLiveStateCache:
     async def apply(self, room_id: RoomId, update: LiveUpdate) -> None:
         keys = (meta_key(room_id), seats_key(room_id))
         outcome = await self._guarded(
-            room_id, lambda: _listed(apply_live_update(self._client, keys, room_id, update))
+            room_id,
+            lambda: _listed(
+                apply_live_update(self._client, keys, room_id, update, self._tombstone_ttl_s)
+            ),
         )
         logger.debug("live state: room %s v%s %s", room_id, update.version, outcome[0])
 

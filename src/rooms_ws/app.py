@@ -24,6 +24,7 @@ from rooms_ws.fallback import Fallback
 from rooms_ws.metrics_adapters import AdapterSources
 from rooms_ws.metrics_listener import MetricsListener
 from rooms_ws.settings import Settings, load_settings
+from rooms_ws.sweep import sweeping
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             metrics_listener = await metrics.start(
                 settings, registry, await _adapter_sources(container)
             )
-            yield
+            housekeeping = await resolve(container.housekeeping)
+            async with sweeping(housekeeping, settings.sweep_interval_seconds):
+                yield
         finally:
             if gateway is not None:
                 # After the server's drain this is a backstop only: the grace is

@@ -2,6 +2,7 @@
 
     rooms serve [--host H] [--port P] [--workers N]
     rooms db init | rooms db check
+    rooms sweep
     rooms user add --name NAME
     rooms token USER_ID [--ttl SECONDS]
     rooms try TOKEN [--url URL] [join CODE | ready ROOM_ID [--off] | start | leave | get
@@ -109,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     db_verbs.add_parser("check", help="compare the live schema with the expected one").set_defaults(
         run=_db_check
+    )
+
+    verbs.add_parser("sweep", help="run one housekeeping round and print what it did").set_defaults(
+        run=_sweep
     )
 
     user = verbs.add_parser("user", help="users (development and tests)")
@@ -237,6 +242,17 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 
     with _database(settings) as dsn:
         print(asyncio.run(add(dsn)))
+    return 0
+
+
+def _sweep(args: argparse.Namespace, settings: Settings) -> int:
+    from rooms_ws.sweep import sweep_once
+
+    report = asyncio.run(sweep_once(settings))
+    for line in report.lines():
+        print(line)
+    if report.failed:
+        return _fail("sweep failed: " + "; ".join(task.line() for task in report.failed))
     return 0
 
 

@@ -38,11 +38,20 @@ from rooms_adapters.postgres import (
     create_pool,
     user_exists,
 )
+from rooms_adapters.postgres.housekeeping import PostgresSweepStore
 from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_events import RedisRoomEvents
+from rooms_adapters.redis_housekeeping import RedisHousekeeping
+from rooms_adapters.redis_live_apply import tombstone_ttl_s
 from rooms_adapters.redis_live_state import RedisLiveStateCache
-from rooms_domain import CreateRoom, SecureCodeGenerator, SystemClock
-from rooms_domain.ports import LiveStateCache, UnitOfWorkFactory
+from rooms_domain import (
+    CreateRoom,
+    LiveStateCache,
+    SecureCodeGenerator,
+    SystemClock,
+    UnitOfWorkFactory,
+)
+from rooms_domain.housekeeping import Housekeeping, SweepLimits
 from rooms_ws.auth import TokenVerifier
 from rooms_ws.endpoint import Gateway
 from rooms_ws.origins import OriginPolicy
@@ -170,6 +179,41 @@ def _verifier(settings: Settings) -> TokenVerifier:
     return TokenVerifier(jwt_secret(settings), leeway_s=settings.jwt_leeway_seconds)
 
 
+def _housekeeping(
+    uow_factory: UnitOfWorkFactory, live_state: LiveStateCache, settings: Settings
+) -> Housekeeping | None:
+    """The sweep on PostgreSQL and Redis; None when the app runs on other stores (fakes).
+
+    Built from the resolved stores, not from the pool and Redis resources, so
+    that an app on the in-memory fakes opens nothing more (a test that wants
+    a sweep there overrides this provider).
+    """
+    if not isinstance(uow_factory, PostgresUnitOfWorkFactory) or not isinstance(
+        live_state, RedisLiveStateCache
+    ):
+        return None
+    redis = RedisHousekeeping(
+        live_state.client,
+        ttl_s=tombstone_ttl_s(settings.closed_room_retention_seconds),
+        # A batch is up to sweep_batch_size keys: the per-call Redis bound of
+        # requests is too tight for it.
+        timeout_s=max(settings.redis_timeout_s, settings.db_timeout_s),
+    )
+    return Housekeeping(
+        PostgresSweepStore(uow_factory.pool, pool_settings(settings)),
+        closing_times=redis,
+        views=redis,
+        live_state=live_state,
+        clock=SystemClock(),
+        limits=SweepLimits(
+            batch_size=settings.sweep_batch_size,
+            batches=settings.sweep_batches_per_round,
+            closed_retention_ms=settings.closed_room_retention_seconds * 1000,
+            idempotency_retention_ms=settings.idempotency_retention_seconds * 1000,
+        ),
+    )
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -189,6 +233,9 @@ class Container(containers.DeclarativeContainer):
         redis_timeout_s=settings.provided.redis_timeout_s,
         breaker=providers.Singleton(
             CircuitBreaker, open_for_s=settings.provided.redis_breaker_open_s
+        ),
+        tombstone_ttl_s=providers.Callable(
+            tombstone_ttl_s, settings.provided.closed_room_retention_seconds
         ),
     )
     create_room = providers.Singleton(
@@ -225,3 +272,5 @@ class Container(containers.DeclarativeContainer):
         registry=registry,
         user_exists=user_exists,
     )
+    # The sweep (rooms_ws.sweep runs it in serve's lifespan and `rooms sweep`).
+    housekeeping = providers.Singleton(_housekeeping, uow_factory, live_state, settings)

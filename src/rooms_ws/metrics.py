@@ -16,6 +16,16 @@ Counted by the entrypoint as things happen:
     rooms_create_code_draws                     join codes drawn per room created
     rooms_live_state_misses_total               rooms committed without their Redis view
 
+Written by the sweep (``rooms_ws.sweep``), in the instance whose round acted:
+
+    rooms_sweep_rounds_total{outcome}           acted / skipped (another instance held it) / failed
+    rooms_sweep_seconds                         duration of a round that acted (histogram)
+    rooms_sweep_deleted_total{kind}             rows deleted: room (closed), idempotency
+    rooms_sweep_views_rebuilt_total             live views rebuilt (missing or stale)
+    rooms_sweep_backlog{kind}                   closed_rooms_waiting (seen, not yet past their
+                                                retention), views_rebuilt_last_round
+    rooms_rooms{status}                         rooms per status (counted at most once a minute)
+
 Read from the adapters at scrape time: see ``metrics_adapters``. The client
 library's default collectors add ``process_resident_memory_bytes`` and friends.
 """
@@ -51,6 +61,21 @@ LIVE_STATE_MISSES = Counter(
     "rooms_live_state_misses_total",
     "Rooms committed whose live view could not be written to Redis",
 )
+
+SWEEP_ROUNDS = Counter("rooms_sweep_rounds_total", "Sweep rounds, by outcome", ["outcome"])
+SWEEP_SECONDS = Histogram(
+    "rooms_sweep_seconds",
+    "Duration of a sweep round that acted",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+SWEEP_DELETED = Counter("rooms_sweep_deleted_total", "Rows the sweep deleted", ["kind"])
+SWEEP_VIEWS_REBUILT = Counter(
+    "rooms_sweep_views_rebuilt_total", "Live views the sweep rebuilt (missing or stale)"
+)
+SWEEP_BACKLOG = Gauge(
+    "rooms_sweep_backlog", "The sweep's backlog, as its last round saw it", ["kind"]
+)
+ROOMS_BY_STATUS = Gauge("rooms_rooms", "Rooms per status (the sweep counts them)", ["status"])
 
 # Close codes worth a label of their own; a client may send any 1000-4999,
 # and label values must stay few.

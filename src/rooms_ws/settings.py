@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     # WebSocket keepalive (lobby): a ping every interval, no pong within the
     # same interval and the connection is dropped.
     ping_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # Housekeeping (docs/operations.md): a sweep round every interval; closed
+    # rooms and finished idempotency rows deleted after their retention.
+    sweep_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    closed_room_retention_seconds: int = Field(default=86400, ge=1, le=366 * 86400)
+    idempotency_retention_seconds: int = Field(default=86400, ge=1, le=366 * 86400)
 
     # --- internal tunables ------------------------------------------------
     max_code_draws: int = Field(default=8, ge=1, le=1000)
@@ -97,6 +102,11 @@ class Settings(BaseSettings):
     max_fragments: int = Field(default=128, ge=1, le=1_000_000)
     log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     log_format: str = Field(default="json", pattern=r"^(json|text)$")
+
+    # Rows one sweep batch examines, and batches per task per round: the
+    # bound on one round's work, whatever the backlog.
+    sweep_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    sweep_batches_per_round: int = Field(default=10, ge=1, le=10_000)
 
     # --- followed rooms (lobby) -------------------------------------------
     # Rooms one connection follows at most; one more drops the least recently followed.

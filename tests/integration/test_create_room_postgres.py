@@ -139,7 +139,9 @@ async def test_a_create_writes_the_contracts_rows_and_nothing_else(
         ),
     ]
     assert await rows(
-        pg_pool, "SELECT user_id, request_id, status::text, response_payload FROM ws_idempotency"
+        pg_pool,
+        "SELECT user_id, request_id, status::text,"
+        " response_payload - 'finished_at_ms' AS response_payload FROM ws_idempotency",
     ) == [
         {
             "user_id": ann,
@@ -363,8 +365,10 @@ async def test_a_refusal_is_stored_as_failed_and_replayed(
         await uow.idempotency.claim(key, "fp")
         await uow.idempotency.complete(Completion(key, refusal))
         await uow.commit()
-    assert await rows(pg_pool, "SELECT status::text, response_payload FROM ws_idempotency") == [
-        {"status": "failed", "response_payload": {"fingerprint": "fp", "refusal": refusal.payload}}
+    # (finished_at_ms, the time the sweep's retention reads: test_housekeeping.py)
+    query = "SELECT status::text, response_payload - 'finished_at_ms' AS p FROM ws_idempotency"
+    assert await rows(pg_pool, query) == [
+        {"status": "failed", "p": {"fingerprint": "fp", "refusal": refusal.payload}}
     ]
     async with uow_factory() as uow:
         assert await uow.idempotency.claim(key, "fp") == Replay(refusal)

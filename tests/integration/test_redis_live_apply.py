@@ -112,7 +112,11 @@ async def test_closing_leaves_a_tombstone_that_expires(
     admin = admin_client(fault_redis.url)
     try:
         assert await admin.exists(meta_key(lobby.room_id), seats_key(lobby.room_id)) == 0
-        assert await admin.get(closed_key(lobby.room_id)) == b"1"
+        # The closing version and the closing time (Redis's clock, in ms).
+        version, at_ms = (await admin.get(closed_key(lobby.room_id))).split(b":")
+        redis_now_s, _ = await admin.time()
+        assert version == b"1"
+        assert abs(int(at_ms) - redis_now_s * 1000) < 60_000
         assert 0 < await admin.ttl(closed_key(lobby.room_id)) <= TOMBSTONE_TTL_S
     finally:
         await admin.aclose()

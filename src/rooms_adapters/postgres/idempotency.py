@@ -10,9 +10,10 @@ again.
 The schema has no column for the payload's fingerprint, so it is kept inside
 ``response_payload``: the claim writes ``{"fingerprint": ...}`` and finishing
 the key adds the reply, ``"result"`` for a success (status ``completed``) or
-``"refusal"`` for a refusal (status ``failed``). Only the reply is ever given
-back. The statement that finishes a key lives here; the room repository
-embeds it in its own (see ``rooms.py``).
+``"refusal"`` for a refusal (status ``failed``), and ``"finished_at_ms"``
+(for the sweep's retention). Only the reply is ever given back. The
+statement that finishes a key lives here; the room repository embeds it in
+its own (see ``rooms.py``).
 """
 
 from __future__ import annotations
@@ -63,11 +64,17 @@ RETURNING (SELECT display_name FROM users WHERE user_id = $1)
 """
 
 
+# The database's clock, the one every instance shares, in ms since the epoch.
+FINISHED_AT_MS = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint"
+
+
 def complete_sql(first: int, *, only_if: str = "") -> str:
     """The UPDATE that finishes a held key, as the body of a CTE.
 
     The key goes from in_progress to completed (a success) or failed (a
-    refusal), its reply added next to the claim's fingerprint. A CTE, so that
+    refusal), its reply added next to the claim's fingerprint, with
+    ``finished_at_ms``: the database's clock, which the sweep's retention
+    reads (``housekeeping.py``). A CTE, so that
     the room repository can finish a key in the statement that writes the
     room. Its four parameters, numbered from ``first``: user, request id,
     status, ``{"result" | "refusal": reply}`` (see :func:`completion_args`).
@@ -77,6 +84,7 @@ def complete_sql(first: int, *, only_if: str = "") -> str:
     UPDATE ws_idempotency
     SET status = {status}::text::idempotency_status,
         response_payload = response_payload || {reply}::jsonb
+            || jsonb_build_object('finished_at_ms', {FINISHED_AT_MS})
     WHERE user_id = {user} AND request_id = {request} AND status = 'in_progress' {only_if}
     RETURNING true
 """

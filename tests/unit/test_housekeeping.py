@@ -1,0 +1,78 @@
+"""The sweep round's own rules, on the in-memory fakes (the ports: test_housekeeping_memory)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from rooms_adapters.memory import MemoryDatabase, MemoryLiveStateCache
+from rooms_adapters.memory_housekeeping import (
+    MemoryClosingTimes,
+    MemorySweepRound,
+    MemorySweepStore,
+    MemoryViewVersions,
+)
+from rooms_domain import RoomId, RoomStatus, SystemClock, UserId
+from rooms_domain.housekeeping import Housekeeping, SweepLimits
+from tests.contracts.support import new_room, random_code
+
+
+class LockedRooms(MemorySweepRound):
+    """As if a request held every room locked: deletes nothing."""
+
+    async def delete_closed(self, room_ids: Sequence[RoomId]) -> list[RoomId]:
+        return []
+
+
+class LockedStore(MemorySweepStore):
+    @asynccontextmanager
+    async def round(self) -> AsyncIterator[MemorySweepRound | None]:
+        yield LockedRooms(self._db)
+
+
+class BrokenTimes(MemoryClosingTimes):
+    async def due(self, room_ids: Sequence[RoomId], retention_ms: int) -> list[RoomId]:
+        raise ConnectionError("Redis went away")
+
+
+def _closed_room(db: MemoryDatabase) -> RoomId:
+    owner = UserId(uuid.uuid4())
+    db.add_user(owner, "Ann")
+    room = dataclasses.replace(new_room(owner, random_code()), status=RoomStatus.CLOSED)
+    db.rooms[room.room_id] = room
+    return room.room_id
+
+
+def _sweep(store: MemorySweepStore, times: MemoryClosingTimes) -> Housekeeping:
+    cache = MemoryLiveStateCache()
+    limits = SweepLimits(closed_retention_ms=0)
+    return Housekeeping(store, times, MemoryViewVersions(cache), cache, SystemClock(), limits)
+
+
+async def test_a_closed_room_skipped_as_locked_keeps_its_closing_time() -> None:
+    db, times = MemoryDatabase(), MemoryClosingTimes(SystemClock())
+    room_id = _closed_room(db)
+    times.closed_at_ms[room_id] = 1
+    report = await _sweep(LockedStore(db), times).run_round()
+    assert report.tasks[0].done == 0
+    assert times.closed_at_ms == {room_id: 1}  # not forgotten: the next pass takes it
+    assert room_id in db.rooms
+
+
+async def test_a_failing_task_leaves_the_others_to_run_and_is_reported() -> None:
+    db = MemoryDatabase()
+    _closed_room(db)
+    report = await _sweep(MemorySweepStore(db), BrokenTimes(SystemClock())).run_round()
+    assert [task.name for task in report.failed] == ["closed rooms"]
+    assert report.lines()[0] == "closed rooms: failed: ConnectionError: Redis went away"
+    assert [task.error for task in report.tasks[1:]] == [None, None]
+
+
+async def test_rooms_are_counted_at_most_once_a_minute() -> None:
+    db = MemoryDatabase()
+    sweep = _sweep(MemorySweepStore(db), MemoryClosingTimes(SystemClock()))
+    first, second = await sweep.run_round(), await sweep.run_round()
+    assert first.rooms_by_status == {"open": 0, "in_game": 0, "closed": 0}
+    assert second.rooms_by_status is None
