@@ -3,7 +3,12 @@
 R rooms of M members each (one user, one connection per member). Set-up
 (not measured): every host creates a room. Then three windows, each made of
 one request type only, so the server's CPU sampled at a window's edges
-divided by its requests is that type's cost:
+divided by its requests is that type's cost. A first ``quiet`` window of
+``duration_s`` sends nothing: what the server spends with every member
+connected and in its room but silent (keepalive pings, housekeeping) is the
+background the parent subtracts, pro rata, from the others.
+
+- ``quiet``: nothing sent, after every guest has joined;
 
 - ``join``: every guest joins its room by code (``parallel`` requests in flight);
 - ``set_ready``: for ``duration_s``, requests at ``rate`` per second, each by a
@@ -33,6 +38,7 @@ from benchmarks.worker import mark
 from benchmarks.wsclient import Compression, close_all, open_many
 
 WINDOWS = ("join_room", "set_ready", "leave_room")
+QUIET = "quiet"
 STRAGGLER_WAIT_S = 2.0
 _CREATE = {"visibility": "private", "max_players": 4, "ruleset_id": "classic", "ruleset_config": {}}
 
@@ -77,6 +83,9 @@ async def _crowd(channel: Connection, plan: CrowdPlan) -> CrowdResult:
         ids, codes = await _create_all(rooms, plan.parallel, result)
         guests = [(m, {"code": codes[r]}) for r, room in enumerate(rooms) for m in room[1:]]
         await _burst(channel, "join_room", guests, plan.parallel, result)
+        mark(channel, f"{QUIET} start")
+        await asyncio.sleep(plan.duration_s)
+        mark(channel, f"{QUIET} stop")
         await _ready_window(channel, rooms, ids, plan, result)
         leaving = [(m, {"room_id": ids[r]}) for r, room in enumerate(rooms) for m in room[1:]]
         await _burst(channel, "leave_room", leaving, plan.parallel, result)
@@ -157,7 +166,9 @@ async def _ready_window(
         member, key = rooms[r][s], r * plan.members + s
         ready[key] = not ready.get(key, False)
         try:
-            body, sent, done = await member.ask("set_ready", {"room_id": ids[r], "ready": ready[key]})
+            body, sent, done = await member.ask(
+                "set_ready", {"room_id": ids[r], "ready": ready[key]}
+            )
         except RequestFailed as exc:
             result.errors[str(exc)] += 1
             return

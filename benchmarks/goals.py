@@ -102,9 +102,9 @@ def _crowd_goals(crowd: CrowdFigures | None) -> list[Goal]:
     label = "crowd" if crowd is None else f"{crowd.rooms} rooms x {crowd.members}"
     event = None if crowd is None else Latencies.of(crowd.result.events_ms).p99_ms
     return [
-        Goal(f"server CPU per join_room ({label})", cpu("join_room"), "ms", 0.5),
-        Goal(f"server CPU per set_ready ({label})", cpu("set_ready"), "ms", 0.5),
-        Goal(f"server CPU per leave_room ({label})", cpu("leave_room"), "ms", 0.5),
+        Goal(f"server CPU per join_room, net ({label})", cpu("join_room"), "ms", 0.5),
+        Goal(f"server CPU per set_ready, net ({label})", cpu("set_ready"), "ms", 0.5),
+        Goal(f"server CPU per leave_room, net ({label})", cpu("leave_room"), "ms", 0.5),
         Goal(f"event p99, request -> other members ({label})", event, "ms", 5.0),
     ]
 

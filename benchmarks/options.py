@@ -39,6 +39,7 @@ class Options:
     crowd_rate: float
     scale_clients: int
     scale_rounds: int
+    idle_follow: bool
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -82,7 +83,17 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     add("--duration", type=float, default=4.0, help="seconds per measured window (default 4)")
     add("--warmup", type=float, default=1.0, help="seconds before each window (default 1)")
     add("--rounds", type=int, default=3, help="interleaved rounds per concurrency (default 3)")
-    add("--idle", type=_counts, default=(1000, 5000), help="idle connection levels")
+    add(
+        "--idle",
+        type=_counts,
+        default=(1000, 10000),
+        help="idle connection levels (default 1000,10000)",
+    )
+    add(
+        "--idle-no-rooms",
+        action="store_true",
+        help="idle connections follow no room (by default each creates one first)",
+    )
     add("--subscribers", type=int, default=1000, help="subscribed connections (fanout)")
     add("--pairs", type=_counts, default=(16, 32), help="pairs of players (lobby; default 16,32)")
     add("--events", type=int, default=3000, help="events published (fanout)")
@@ -165,4 +176,5 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         crowd_rate=ns.crowd_rate,
         scale_clients=max(2, ns.scale_clients),
         scale_rounds=max(1, ns.scale_rounds),
+        idle_follow=not ns.idle_no_rooms,
     )
