@@ -1,4 +1,4 @@
-"""Command-line flags; the defaults finish in under three minutes on 2 cores."""
+"""Command-line flags; the defaults finish in about four minutes on 2 cores."""
 
 from __future__ import annotations
 
