@@ -4,11 +4,12 @@ A full collection stops the event loop for as long as it walks the tracked
 objects; with 64 requests in flight each of them waits that long. This wrapper
 hooks ``gc.callbacks`` and, at exit, writes one line per generation: how many
 collections, their total and longest pause, and how many paused the loop for
-more than 5 ms. The file name gets the process id and the value of
+more than 5 ms, leaving out the first seconds (start-up, given as the second
+argument). The file name gets the process id and the value of
 ``ROOMS_GC_FREEZE``, so the create phase's two servers write apart:
 
     make bench ARGS="--phases create --clients 64 \\
-      --server-wrapper '$PWD/.venv/bin/python $PWD/benchmarks/gcprobe.py /tmp/gc'"
+      --server-wrapper '$PWD/.venv/bin/python $PWD/benchmarks/gcprobe.py /tmp/gc 3'"
     cat /tmp/gc.*
 """
 
@@ -26,7 +27,8 @@ LONG_S = 0.005
 
 
 class Pauses:
-    def __init__(self) -> None:
+    def __init__(self, skip_s: float) -> None:
+        self._from = time.monotonic() + skip_s
         self._started = 0.0
         self.count = [0, 0, 0]
         self.total_s = [0.0, 0.0, 0.0]
@@ -36,6 +38,8 @@ class Pauses:
     def hook(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
+            return
+        if time.monotonic() < self._from:
             return
         spent = time.perf_counter() - self._started
         generation = int(info["generation"])
@@ -57,9 +61,9 @@ class Pauses:
 
 
 def main() -> None:
-    output = Path(sys.argv[1])
-    sys.argv = sys.argv[2:]
-    pauses = Pauses()
+    output, skip_s = Path(sys.argv[1]), float(sys.argv[2])
+    sys.argv = sys.argv[3:]
+    pauses = Pauses(skip_s)
     gc.callbacks.append(pauses.hook)
     try:
         runpy.run_path(sys.argv[0], run_name="__main__")
