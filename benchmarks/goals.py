@@ -38,9 +38,14 @@ class Goal:
         return "met" if met else "missed"
 
     def line(self) -> str:
-        figure = "-" if self.figure is None else f"{self.figure:.3g}"
+        figure = "-" if self.figure is None else _number(self.figure)
         sign = "<=" if self.at_most else ">="
         return f"  {self.name:<52}{figure:>9} {self.unit:<7}{sign} {self.target:<7g}{self.verdict}"
+
+
+def _number(value: float) -> str:
+    """Three significant digits, without an exponent for the large ones."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 @dataclass(slots=True)
@@ -139,7 +144,7 @@ def _scale_lines(scale: ScaleFigures | None) -> list[str]:
     if scale is None:
         return ["  create-rate scaling over processes: not run (--phases scale)"]
     return [
-        f"  create-rate scaling at C={scale.clients} (no goal, explained in docs/benchmarks.md):"
+        f"  create-rate scaling at C={scale.clients} (no goal; method in docs/benchmarks.md):"
         f" --workers 2 = {scale.factor('workers-2'):.2f} x one process,"
         f" two processes on two ports = {scale.factor('two-ports'):.2f} x"
     ]
