@@ -14,7 +14,7 @@ from statistics import fmean
 from benchmarks.phase_create import BASELINE, NO_GC_FREEZE, SERVER, ConcurrencyRuns, Measured
 from benchmarks.phase_crowd import CrowdFigures
 from benchmarks.phase_idle import IdleFigures
-from benchmarks.phase_scale import ScaleFigures
+from benchmarks.phase_scale import ONE, TWO_PORTS, WORKERS_2, ScaleFigures
 from benchmarks.stats import Latencies
 
 NOT_RUN = "not run"
@@ -143,10 +143,15 @@ def goal_lines(figures: RunFigures) -> list[str]:
 def _scale_lines(scale: ScaleFigures | None) -> list[str]:
     if scale is None:
         return ["  create-rate scaling over processes: not run (--phases scale)"]
+
+    def each(kind: str) -> str:
+        pairs = zip(scale.rates[kind], scale.rates[ONE], strict=True)
+        return " ".join(f"{r / one:.2f}" for r, one in pairs)
+
     return [
         f"  create-rate scaling at C={scale.clients} (no goal; method in docs/benchmarks.md):"
-        f" --workers 2 = {scale.factor('workers-2'):.2f} x one process,"
-        f" two processes on two ports = {scale.factor('two-ports'):.2f} x"
+        f" --workers 2 = {scale.factor(WORKERS_2):.2f} x one process (rounds {each(WORKERS_2)}),"
+        f" two processes on two ports = {scale.factor(TWO_PORTS):.2f} x (rounds {each(TWO_PORTS)})"
     ]
 
 
