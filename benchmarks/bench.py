@@ -41,7 +41,7 @@ class Bench:
             ROOMS_JWT_SECRET=self.secret,
             ROOMS_DATA_DIR=str(self.scratch / "rooms-data"),
             ROOMS_MAX_CONNECTIONS_PER_USER="16",
-            ROOMS_MAX_CONNECTIONS=str(max(self.options.idle_levels) + CONNECTION_HEADROOM),
+            ROOMS_MAX_CONNECTIONS=str(self._most_connections() + CONNECTION_HEADROOM),
             ROOMS_RATE_PER_SECOND=UNLIMITED_RATE,
             ROOMS_RATE_BURST=UNLIMITED_RATE,
             ROOMS_USER_CREATES_PER_MINUTE=UNLIMITED_RATE,
@@ -49,14 +49,24 @@ class Bench:
         env.update(self.options.server_env)
         return env
 
-    def rooms_server(self, label: str) -> ServerProcess:
-        """A fresh ``rooms serve`` (each phase starts from an empty process)."""
+    def _most_connections(self) -> int:
+        opts = self.options
+        return max(max(opts.idle_levels), opts.crowd_rooms * opts.crowd_members)
+
+    def rooms_server(
+        self, label: str, *, workers: int | None = None, env: dict[str, str] | None = None
+    ) -> ServerProcess:
+        """A fresh ``rooms serve`` (each phase starts from an empty process).
+
+        ``workers`` overrides ``--workers``; ``env`` adds settings to the run's own.
+        """
         port = free_port()
-        args = ["--workers", str(self.options.workers)] if self.options.workers != 1 else []
+        count = self.options.workers if workers is None else workers
+        args = ["--workers", str(count)] if count != 1 else []
         return ServerProcess(
             rooms_serve(port, *args, wrapper=self.options.server_wrapper),
             port=port,
-            env=self.server_env(),
+            env={**self.server_env(), **(env or {})},
             cwd=self.scratch,  # no stray .env file from the caller's directory
             log_path=self.scratch / f"rooms-{label}.log",
             name=f"rooms serve ({label})",

@@ -11,9 +11,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import options as cli_options
-from benchmarks import phase_create, phase_fanout, phase_idle, phase_lobby, report
+from benchmarks import (
+    phase_create,
+    phase_crowd,
+    phase_fanout,
+    phase_idle,
+    phase_lobby,
+    phase_scale,
+    report,
+)
 from benchmarks.bench import Bench
 from benchmarks.database import add_users, apply_schema
+from benchmarks.goals import RunFigures, goal_lines
 from benchmarks.machine import describe
 from benchmarks.process import clean_env
 from benchmarks.procfs import raise_open_file_limit
@@ -35,6 +44,10 @@ def _users_needed(opts: cli_options.Options) -> int:
         needed.append(opts.subscribers)
     if "lobby" in opts.phases:
         needed.append(2 * max(opts.pairs))
+    if "crowd" in opts.phases:
+        needed.append(opts.crowd_rooms * opts.crowd_members)
+    if "scale" in opts.phases:
+        needed.append(opts.scale_clients)
     return max(needed)
 
 
@@ -59,14 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(opts, Path(tmp), svc, secret, user_ids, sign_all(secret, user_ids))
         say(f"  set-up {time.monotonic() - started:.1f} s")
         say()
+        figures = RunFigures()
         if "create" in opts.phases:
-            every = phase_create.run(bench, say)
+            every = figures.create = phase_create.run(bench, say)
             say()
             for line in report.create_lines(every, opts.duration_s, opts.rounds):
                 say(line)
             say()
         if "idle" in opts.phases:
-            idle = phase_idle.run(bench, say)
+            idle = figures.idle = phase_idle.run(bench, say)
             say()
             for line in report.idle_lines(idle):
                 say(line)
@@ -83,6 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in report.lobby_lines(lobby, opts.duration_s):
                 say(line)
             say()
+        if "crowd" in opts.phases:
+            crowd = figures.crowd = phase_crowd.run(bench, say)
+            say()
+            for line in report.crowd_lines(crowd):
+                say(line)
+            say()
+        if "scale" in opts.phases:
+            figures.scale = phase_scale.run(bench, say)
+            say()
+        for line in goal_lines(figures):
+            say(line)
+        say()
         if opts.logs is not None:
             _keep_logs(Path(tmp), opts.logs)
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())

@@ -68,7 +68,7 @@ async def _client(ws: ClientConnection, window: Window) -> None:
         try:
             async with asyncio.timeout(REPLY_TIMEOUT_S):
                 await ws.send(create_room_frame(request_id))
-                reply = await _answer_to(ws, request_id)
+                reply = await answer_to(ws, request_id)
         except TimeoutError:
             window.failure("timeout", time.monotonic())
             return
@@ -88,7 +88,7 @@ def _error_code(reply: dict[str, Any]) -> str:
     return str(code or reply.get("type"))
 
 
-async def _answer_to(ws: ClientConnection, request_id: str) -> dict[str, Any]:
+async def answer_to(ws: ClientConnection, request_id: str) -> dict[str, Any]:
     """The next frame answering ``request_id``; anything else in between is skipped."""
     while True:
         frame = orjson.loads(await ws.recv())

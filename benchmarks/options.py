@@ -1,4 +1,4 @@
-"""Command-line flags; the defaults finish in under three minutes on 2 cores."""
+"""Command-line flags; the defaults finish in about four minutes on 2 cores."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.wsclient import Compression
 
-PHASES = ("create", "idle", "fanout", "lobby")
+PHASES = ("create", "idle", "fanout", "lobby", "crowd", "scale")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,13 @@ class Options:
     server_env: tuple[tuple[str, str], ...]
     one_statement: bool
     profile_native: bool
+    gc_compare: bool
+    crowd_rooms: int
+    crowd_members: int
+    crowd_rate: float
+    scale_clients: int
+    scale_rounds: int
+    idle_follow: bool
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -66,12 +73,27 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         description="Benchmark the rooms server against its own floor; prints figures only.",
     )
     add = parser.add_argument
-    add("--phases", type=_phases, default=PHASES, help="create,idle,fanout,lobby (default: all)")
+    add(
+        "--phases",
+        type=_phases,
+        default=PHASES,
+        help="create,idle,fanout,lobby,crowd,scale (default: all)",
+    )
     add("--clients", type=_counts, default=(32, 64), help="concurrent clients (default 32,64)")
     add("--duration", type=float, default=4.0, help="seconds per measured window (default 4)")
     add("--warmup", type=float, default=1.0, help="seconds before each window (default 1)")
     add("--rounds", type=int, default=3, help="interleaved rounds per concurrency (default 3)")
-    add("--idle", type=_counts, default=(1000, 5000), help="idle connection levels")
+    add(
+        "--idle",
+        type=_counts,
+        default=(1000, 10000),
+        help="idle connection levels (default 1000,10000)",
+    )
+    add(
+        "--idle-no-rooms",
+        action="store_true",
+        help="idle connections follow no room (by default each creates one first)",
+    )
     add("--subscribers", type=int, default=1000, help="subscribed connections (fanout)")
     add("--pairs", type=_counts, default=(16, 32), help="pairs of players (lobby; default 16,32)")
     add("--events", type=int, default=3000, help="events published (fanout)")
@@ -113,6 +135,21 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         action="store_true",
         help="with --profile: native frames and system calls (pauses the server per sample)",
     )
+    add(
+        "--no-gc-compare",
+        action="store_true",
+        help="skip the create windows of a server with ROOMS_GC_FREEZE=false",
+    )
+    add("--crowd-rooms", type=int, default=1000, help="rooms of the crowd phase (default 1000)")
+    add("--crowd-members", type=int, default=4, help="members per crowd room (default 4)")
+    add(
+        "--crowd-rate",
+        type=float,
+        default=200.0,
+        help="set_ready requests per second in the crowd phase (default 200)",
+    )
+    add("--scale-clients", type=int, default=32, help="clients of the scale phase (default 32)")
+    add("--scale-rounds", type=int, default=2, help="rounds of the scale phase (default 2)")
     ns = parser.parse_args(argv)
     return Options(
         phases=ns.phases,
@@ -133,4 +170,11 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         server_env=tuple(ns.server_env),
         one_statement=ns.one_statement,
         profile_native=ns.profile_native,
+        gc_compare=not ns.no_gc_compare,
+        crowd_rooms=max(1, ns.crowd_rooms),
+        crowd_members=min(4, max(2, ns.crowd_members)),
+        crowd_rate=ns.crowd_rate,
+        scale_clients=max(2, ns.scale_clients),
+        scale_rounds=max(1, ns.scale_rounds),
+        idle_follow=not ns.idle_no_rooms,
     )

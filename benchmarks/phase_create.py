@@ -5,10 +5,16 @@ database: the baseline window, then (with ``--one-statement``) the
 one-statement ceiling, then the server window. Every kind sees the same
 machine, so the ratio of their means is the figure that holds when the
 machine's speed drifts.
+
+Unless ``--no-gc-compare``, a second server with ``ROOMS_GC_FREEZE=false``
+runs beside the first, and each round also has a window against it (the two
+server windows alternate their order from round to round): the collector's
+tuning (src/rooms_ws/gc_tuning.py) compared within the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +32,7 @@ SET_UP_TIMEOUT_S = 120.0
 BASELINE = "baseline"
 ONE_STATEMENT = "1-stmt"
 SERVER = "server"
+NO_GC_FREEZE = "no-gc-frz"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +107,12 @@ def run(bench: Bench, say: Callable[[str], None]) -> list[ConcurrencyRuns]:
     pg_pid = bench.services.postgres_pid
     baselines = [(BASELINE, False)] + ([(ONE_STATEMENT, True)] if opts.one_statement else [])
     every: list[ConcurrencyRuns] = []
-    with bench.rooms_server("create") as server:
+    with contextlib.ExitStack() as stack:
+        servers = {SERVER: stack.enter_context(bench.rooms_server("create"))}
+        if opts.gc_compare:
+            servers[NO_GC_FREEZE] = stack.enter_context(
+                bench.rooms_server("create-no-gc-freeze", env={"ROOMS_GC_FREEZE": "false"})
+            )
         for clients in opts.clients:
             users, tokens = bench.user_ids[:clients], bench.tokens[:clients]
             runs = ConcurrencyRuns(clients)
@@ -118,27 +130,31 @@ def run(bench: Bench, say: Callable[[str], None]) -> list[ConcurrencyRuns]:
                         postgres_pid=pg_pid,
                     )
                     runs.add(kind, measured)
-                last = clients == opts.clients[-1] and round_no == opts.rounds
-                profiler = None
-                if last and opts.profile is not None:
-                    profiler = Profiler(
-                        server.pid,
-                        opts.profile,
-                        native=opts.profile_native,
-                        subprocesses=opts.workers > 1,
+                # Alternate which server goes first, so neither always follows the baseline.
+                order = list(servers) if round_no % 2 else list(reversed(servers))
+                for kind in order:
+                    server = servers[kind]
+                    last = clients == opts.clients[-1] and round_no == opts.rounds
+                    profiler = None
+                    if last and kind == SERVER and opts.profile is not None:
+                        profiler = Profiler(
+                            server.pid,
+                            opts.profile,
+                            native=opts.profile_native,
+                            subprocesses=opts.workers > 1,
+                        )
+                    load = LoadPlan(
+                        server.url, tokens, opts.warmup_s, opts.duration_s, opts.compression
                     )
-                load = LoadPlan(
-                    server.url, tokens, opts.warmup_s, opts.duration_s, opts.compression
-                )
-                measured = measure(
-                    run_load,
-                    load,
-                    window_s=opts.duration_s,
-                    server_pid=server.pid,
-                    postgres_pid=pg_pid,
-                    profiler=profiler,
-                )
-                runs.add(SERVER, measured)
+                    measured = measure(
+                        run_load,
+                        load,
+                        window_s=opts.duration_s,
+                        server_pid=server.pid,
+                        postgres_pid=pg_pid,
+                        profiler=profiler,
+                    )
+                    runs.add(kind, measured)
                 rates = ", ".join(f"{k} {v[-1].window.rate:,.0f}/s" for k, v in runs.kinds.items())
                 say(f"  C={clients} round {round_no}: {rates} ({time.monotonic() - started:.0f} s)")
             every.append(runs)

@@ -4,7 +4,8 @@ For each number of pairs, one window on a fresh ``rooms serve``: the worker
 runs the cycles (benchmarks/lobby.py) and this process samples the server's
 CPU time at the window's edges. A cycle mixes every request type on one
 socket, so the server's CPU is split per type only as an average per request
-(a window per type would measure a lobby nobody runs).
+(a window per type would measure a lobby nobody runs; the crowd phase,
+benchmarks/phase_crowd.py, gives the cost per type from windows of one type).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from statistics import fmean
 
+from benchmarks.crowd import QUIET, WINDOWS
 from benchmarks.lobby import REQUEST_TYPES
 from benchmarks.phase_create import (
     BASELINE,
@@ -15,6 +16,7 @@ from benchmarks.phase_create import (
     ConcurrencyRuns,
     Measured,
 )
+from benchmarks.phase_crowd import CrowdFigures
 from benchmarks.phase_fanout import FanoutFigures
 from benchmarks.phase_idle import IdleFigures
 from benchmarks.phase_lobby import LobbyFigures
@@ -97,7 +99,8 @@ def create_lines(every: Sequence[ConcurrencyRuns], duration_s: float, rounds: in
 
 def idle_lines(figures: Sequence[IdleFigures]) -> list[str]:
     lines = [
-        "idle authenticated connections: (RSS with N open - RSS at rest) / N",
+        "idle authenticated connections: (RSS with N open - RSS at rest) / N;"
+        " rooms serve: each connection created (and follows) one room unless --idle-no-rooms",
         f"  {'endpoint':<34}{'N':>6}{'RSS MiB':>10}{'KiB/conn':>10}  refused",
     ]
     for fig in figures:
@@ -176,4 +179,32 @@ def lobby_lines(figures: Sequence[LobbyFigures], duration_s: float) -> list[str]
         lines.append(
             f"  pairs={fig.pairs}: {fig.result.unheard_events} expected events never heard"
         )
+    return lines
+
+
+def crowd_lines(fig: CrowdFigures) -> list[str]:
+    result = fig.result
+    lines = [
+        f"crowd: {fig.rooms} rooms x {fig.members} members; one request type per window"
+        f" (set_ready at {fig.rate:g}/s, join and leave as fast as 64 in flight allow)",
+        "  srv cpu = server CPU in the window / requests; net = less the quiet window's"
+        f" background ({fig.server_cpu_s[QUIET] / fig.window_s[QUIET] * 100:.1f} % of a core)",
+        f"  {'request':<12}{'ok':>7}{'window s':>10}{'p50 ms':>8}{'p99 ms':>8}{'srv cpu ms':>12}"
+        f"{'net ms':>8}",
+    ]
+    for type_ in WINDOWS:
+        lat = Latencies.of(result.replies_ms.get(type_, []))
+        lines.append(
+            f"  {type_:<12}{result.ok[type_]:>7}{fig.window_s[type_]:>10.1f}"
+            f"{lat.p50_ms:>8.1f}{lat.p99_ms:>8.1f}{fig.cpu_ms_per(type_, net=False):>12.3f}"
+            f"{fig.cpu_ms_per(type_):>8.3f}"
+        )
+    event = Latencies.of(result.events_ms)
+    errors = ", ".join(f"{k}={v}" for k, v in sorted(result.errors.items())) or "0"
+    lines += [
+        f"  player_ready, request sent -> each other member's socket: {event.count} events,"
+        f" p50 {event.p50_ms:.2f} ms, p99 {event.p99_ms:.2f} ms, max {event.max_ms:.2f} ms;"
+        f" {result.unheard_events} never heard",
+        f"  errors {errors}",
+    ]
     return lines

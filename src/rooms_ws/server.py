@@ -29,10 +29,11 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from rooms_ws import gc_tuning
 from rooms_ws.http_protocol import BoundedHandshakeProtocol
 from rooms_ws.logs import log_config
 from rooms_ws.metrics import WORKER_INDEX_ENV
-from rooms_ws.settings import Settings
+from rooms_ws.settings import Settings, load_settings
 from rooms_ws.ws_protocol import BoundedWebSocketProtocol, FrameLimits
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,11 @@ def serve_forever(config: uvicorn.Config, sockets: list[socket.socket] | None = 
     # that was in place before: a no-op here, so the process exits 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, lambda *_: None)
+    # The app loaded here rather than by uvicorn, so that what it loads is
+    # frozen out of the collector's walks (rooms_ws/gc_tuning.py); the tuning
+    # is not in GracefulServer, which the tests also run inside their own process.
+    config.load()
+    gc_tuning.tune(load_settings().gc_freeze)
     GracefulServer(config).run(sockets=sockets)
 
 

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     max_fragments: int = Field(default=128, ge=1, le=1_000_000)
     log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     log_format: str = Field(default="json", pattern=r"^(json|text)$")
+    # gc.freeze() and higher thresholds once the app is loaded (rooms_ws/gc_tuning.py).
+    gc_freeze: bool = True
 
     # Rows one sweep batch examines, and batches per task per round: the
     # bound on one round's work, whatever the backlog.
