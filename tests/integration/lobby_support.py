@@ -9,7 +9,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from tests.integration.ws_support import REPLY_TIMEOUT_S
+from tests.integration.ws_support import REPLY_TIMEOUT_S, create_room
 
 
 def request(type_: str, request_id: str | None = None, **payload: Any) -> dict[str, Any]:
@@ -32,6 +32,11 @@ class Player:
                 self.events.append(message)
             elif message["request_id"] == frame["request_id"]:
                 return message
+
+    async def create_room(self) -> tuple[str, str]:
+        """Create a room with the default request; its id and its join code."""
+        created = await self.ask("create_room", **create_room()["payload"])
+        return created["payload"]["room_id"], created["payload"]["code"]
 
     async def expect(self, *types: str, within_s: float = 10.0) -> list[dict[str, Any]]:
         """Read events until those of ``types`` have arrived in this order; return them."""

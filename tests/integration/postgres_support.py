@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
 from typing import Any, Self
 
 import asyncpg
 
 from rooms_adapters.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 from rooms_domain import Completion, IdempotencyStore, Room, UserId
+from tests.contracts.support import WrappedUnitOfWork
 
 
 async def rows(pool: asyncpg.Pool[asyncpg.Record], sql: str, *args: object) -> list[dict[str, Any]]:
@@ -86,27 +86,16 @@ class _KillingRooms:
         return inserted
 
 
-class _KillingUnitOfWork:
+class _KillingUnitOfWork(WrappedUnitOfWork[PostgresUnitOfWork]):
     idempotency: IdempotencyStore
     rooms: _KillingRooms
 
     def __init__(self, inner: PostgresUnitOfWork, killer: KillAfterRoomInsert) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._killer = killer
 
     async def __aenter__(self) -> Self:
-        await self._inner.__aenter__()
+        await super().__aenter__()
         self.idempotency = self._inner.idempotency
         self.rooms = _KillingRooms(self._inner, self._killer)
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
-
-    async def commit(self) -> None:
-        await self._inner.commit()

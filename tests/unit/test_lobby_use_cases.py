@@ -18,27 +18,30 @@ from rooms_adapters.memory import (
 )
 from rooms_domain import (
     CreateRoom,
+    GetRoom,
+    GetRoomCommand,
     IdempotencyKeyReused,
+    JoinRoom,
+    JoinRoomCommand,
+    KickPlayer,
+    KickPlayerCommand,
+    LeaveRoom,
+    LeaveRoomCommand,
     LiveStateFailure,
+    ReplyKind,
     RequestId,
     RequestKey,
     RoomId,
     RoomStatus,
     SecureCodeGenerator,
+    SetReady,
+    SetReadyCommand,
+    StartGame,
+    StartGameCommand,
     UserId,
     ValidationFailed,
 )
-from rooms_domain.commands import (
-    GetRoomCommand,
-    JoinRoomCommand,
-    KickPlayerCommand,
-    LeaveRoomCommand,
-    SetReadyCommand,
-    StartGameCommand,
-)
 from rooms_domain.errors import NotHost, NotInRoom, NotReady, RoomFull, RoomInGame, RoomNotFound
-from rooms_domain.replies import ReplyKind
-from rooms_domain.use_cases import GetRoom, JoinRoom, KickPlayer, LeaveRoom, SetReady, StartGame
 from tests.unit.harness import FixedClock, command, new_request_id
 
 
