@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, Self
 
 import asyncpg
 
-from rooms_adapters.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
+from rooms_adapters.postgres import (
+    PoolSettings,
+    PostgresUnitOfWork,
+    PostgresUnitOfWorkFactory,
+    create_pool,
+)
 from rooms_domain import Completion, IdempotencyStore, Room, UserId
 from tests.contracts.support import WrappedUnitOfWork
+from tests.integration.postgres_proxy import PostgresProxy
 
 
 async def rows(pool: asyncpg.Pool[asyncpg.Record], sql: str, *args: object) -> list[dict[str, Any]]:
@@ -48,6 +56,22 @@ async def wait_until_blocked_on_a_lock(
             if loop.time() > deadline:
                 raise AssertionError("no session started waiting for a lock")
             await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def through_a_proxy(
+    database_url: str, settings: PoolSettings | None = None
+) -> AsyncIterator[tuple[PostgresProxy, PostgresUnitOfWorkFactory]]:
+    """A store on one pooled connection that runs through a proxy the test can count
+    round trips on, cut or freeze; the pool and the proxy are closed on the way out."""
+    settings = settings or PoolSettings(min_size=1, max_size=1)
+    proxy = PostgresProxy(database_url)
+    pool = await create_pool(await proxy.start(), settings)
+    try:
+        yield proxy, PostgresUnitOfWorkFactory(pool, settings)
+    finally:
+        pool.terminate()
+        await proxy.close()
 
 
 class KillAfterRoomInsert:
