@@ -21,6 +21,7 @@ from rooms_domain import (
     SeatStatus,
     StoredReply,
     StoreUnavailable,
+    UnitOfWork,
     UnitOfWorkFactory,
     UserId,
 )
@@ -50,17 +51,36 @@ class LobbyStoreContract:
             await uow.commit()
         return room
 
+    async def _anns_room_and_bobs_key(
+        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
+    ) -> tuple[UserId, UserId, Room, RequestKey]:
+        """Ann, Bob, the room Ann committed, and a new request key of Bob's."""
+        ann, bob = await make_user("Ann"), await make_user("Bob")
+        room = await self._committed_room(uow_factory, ann)
+        return ann, bob, room, new_key(bob)
+
+    async def _bob_seated_in_anns_room(
+        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
+    ) -> tuple[UserId, UserId, Room, Room]:
+        """Ann, Bob, Ann's room as committed, and that room once Bob's join is committed."""
+        ann, bob, room, _ = await self._anns_room_and_bobs_key(uow_factory, make_user)
+        return ann, bob, room, await self._joined(uow_factory, room, bob, "Bob")
+
+    async def _join_and_save(self, uow: UnitOfWork, key: RequestKey, room: Room, name: str) -> Room:
+        """In ``uow``: claim ``key``, lock ``room``, seat the key's user, save; not committed."""
+        assert await uow.idempotency.claim(key, "fp") == Fresh(name)
+        locked = await uow.rooms.lock(room.room_id)
+        assert locked is not None
+        after = locked.room.join(key.user_id, name).room
+        await uow.rooms.save(after, done(key, after))
+        return after
+
     async def _joined(
         self, uow_factory: UnitOfWorkFactory, room: Room, user: UserId, name: str
     ) -> Room:
         """``room`` after ``user`` joined, saved and committed."""
-        key = new_key(user)
         async with uow_factory() as uow:
-            assert await uow.idempotency.claim(key, "fp") == Fresh(name)
-            locked = await uow.rooms.lock(room.room_id)
-            assert locked is not None
-            after = locked.room.join(user, name).room
-            await uow.rooms.save(after, done(key, after))
+            after = await self._join_and_save(uow, new_key(user), room, name)
             await uow.commit()
         return after
 
@@ -88,9 +108,7 @@ class LobbyStoreContract:
     async def test_save_writes_the_change_and_completes_the_key(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        ann, bob = await make_user("Ann"), await make_user("Bob")
-        room = await self._committed_room(uow_factory, ann)
-        after = await self._joined(uow_factory, room, bob, "Bob")
+        ann, bob, room, after = await self._bob_seated_in_anns_room(uow_factory, make_user)
         async with uow_factory() as uow:
             read = await uow.rooms.load(room.room_id)
         assert read is not None and read.room == after and after.version == 1
@@ -100,9 +118,7 @@ class LobbyStoreContract:
     async def test_save_of_host_succession_and_closing(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        ann, bob = await make_user("Ann"), await make_user("Bob")
-        room = await self._committed_room(uow_factory, ann)
-        joined = await self._joined(uow_factory, room, bob, "Bob")
+        ann, bob, room, joined = await self._bob_seated_in_anns_room(uow_factory, make_user)
         left = joined.leave(ann).room
         closed = left.leave(bob).room
         for after, user in ((left, ann), (closed, bob)):
@@ -121,15 +137,9 @@ class LobbyStoreContract:
     async def test_nothing_saved_persists_without_commit(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        ann, bob = await make_user("Ann"), await make_user("Bob")
-        room = await self._committed_room(uow_factory, ann)
-        key = new_key(bob)
+        _ann, _bob, room, key = await self._anns_room_and_bobs_key(uow_factory, make_user)
         async with uow_factory() as uow:
-            await uow.idempotency.claim(key, "fp")
-            locked = await uow.rooms.lock(room.room_id)
-            assert locked is not None
-            after = locked.room.join(bob, "Bob").room
-            await uow.rooms.save(after, done(key, after))
+            await self._join_and_save(uow, key, room, "Bob")
         async with uow_factory() as uow:
             assert await uow.rooms.get(room.room_id) == room
             assert await uow.idempotency.claim(key, "fp") == Fresh("Bob")
@@ -137,9 +147,7 @@ class LobbyStoreContract:
     async def test_save_over_another_version_or_without_the_key_is_refused(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        ann, bob = await make_user("Ann"), await make_user("Bob")
-        room = await self._committed_room(uow_factory, ann)
-        key = new_key(bob)
+        _ann, bob, room, key = await self._anns_room_and_bobs_key(uow_factory, make_user)
         after = room.join(bob, "Bob").room
         async with uow_factory() as uow:
             await uow.idempotency.claim(key, "fp")
@@ -202,9 +210,7 @@ class LobbyStoreContract:
     async def test_claim_and_lock_holds_the_key_and_reads_the_locked_room(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        ann, bob = await make_user("Ann"), await make_user("Bob")
-        room = await self._committed_room(uow_factory, ann)
-        key = new_key(bob)
+        ann, bob, room, key = await self._anns_room_and_bobs_key(uow_factory, make_user)
         async with uow_factory() as uow:
             claim, by_code = await uow.rooms.claim_and_lock(key, "fp", room.code)
             assert claim == Fresh("Bob") and by_code is not None and by_code.room == room
@@ -227,9 +233,7 @@ class LobbyStoreContract:
     async def test_claim_and_lock_tells_a_busy_room_from_a_duplicate_in_progress(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        ann, bob = await make_user("Ann"), await make_user("Bob")
-        room = await self._committed_room(uow_factory, ann)
-        key = new_key(bob)
+        ann, _bob, room, key = await self._anns_room_and_bobs_key(uow_factory, make_user)
         async with uow_factory() as first:
             await first.rooms.claim_and_lock(key, "fp", room.room_id)
             async with uow_factory() as duplicate:

@@ -5,10 +5,50 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Generic, Self, TypeVar
 
-from rooms_domain import RequestId, Room, RoomCode, RoomId, RoomSettings, UserId, Visibility
+from rooms_domain import (
+    RequestId,
+    Room,
+    RoomCode,
+    RoomId,
+    RoomSettings,
+    UnitOfWork,
+    UserId,
+    Visibility,
+)
 
 MakeUser = Callable[[str], Awaitable[UserId]]
+
+Inner = TypeVar("Inner", bound=UnitOfWork)
+
+
+class WrappedUnitOfWork(Generic[Inner]):
+    """A Unit of Work that hands begin, end and commit to a real one.
+
+    Tests that inject a fault (a killed session, yields to the loop) subclass it
+    and override only the step they disturb, so the transaction's own rules stay
+    the wrapped adapter's.
+    """
+
+    def __init__(self, inner: Inner) -> None:
+        self._inner = inner
+
+    async def __aenter__(self) -> Self:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
 
 
 def new_room(

@@ -18,6 +18,7 @@ from rooms_domain import (
     RequestKey,
     Room,
     StoredReply,
+    UnitOfWork,
     UnitOfWorkFactory,
     UnknownUser,
     UserId,
@@ -45,14 +46,32 @@ class UnitOfWorkContract:
     idempotency key well within a second.
     """
 
+    @staticmethod
+    async def _anns_key_and_room(make_user: MakeUser) -> tuple[RequestKey, Room]:
+        """A new request key of Ann's and a room of hers, neither stored yet."""
+        owner = await make_user("Ann")
+        return new_key(owner), new_room(owner, random_code())
+
+    @staticmethod
+    async def _committed(uow_factory: UnitOfWorkFactory, room: Room) -> Room:
+        """``room``, added (its code was free) and committed."""
+        async with uow_factory() as uow:
+            assert await uow.rooms.add_if_code_free(room)
+            await uow.commit()
+        return room
+
+    @staticmethod
+    async def _claim_and_add(uow: UnitOfWork, key: RequestKey, room: Room) -> None:
+        """Claim Ann's fresh ``key`` and add ``room`` completing it; nothing committed."""
+        assert await uow.idempotency.claim(key, "fp") == Fresh("Ann")
+        assert await uow.rooms.add_if_code_free(room, completion(key, room))
+
     async def test_room_committed_is_read_back_with_its_seats(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
         owner = await make_user("Ann")
         room = new_room(owner, random_code(), max_players=3, config={"turn_s": 30, "x": [1]})
-        async with uow_factory() as uow:
-            assert await uow.rooms.add_if_code_free(room)
-            await uow.commit()
+        await self._committed(uow_factory, room)
         async with uow_factory() as uow:
             assert await uow.rooms.get(room.room_id) == room
             assert await uow.rooms.code_taken(room.code)
@@ -60,12 +79,9 @@ class UnitOfWorkContract:
     async def test_nothing_persists_without_commit(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        owner = await make_user("Ann")
-        room = new_room(owner, random_code())
-        key = new_key(owner)
+        key, room = await self._anns_key_and_room(make_user)
         async with uow_factory() as uow:
-            assert await uow.idempotency.claim(key, "fp") == Fresh("Ann")
-            assert await uow.rooms.add_if_code_free(room, completion(key, room))
+            await self._claim_and_add(uow, key, room)
         async with uow_factory() as uow:
             assert await uow.rooms.get(room.room_id) is None
             assert not await uow.rooms.code_taken(room.code)
@@ -87,10 +103,7 @@ class UnitOfWorkContract:
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
         owner = await make_user("Ann")
-        code = random_code()
-        async with uow_factory() as uow:
-            assert await uow.rooms.add_if_code_free(new_room(owner, code))
-            await uow.commit()
+        code = str((await self._committed(uow_factory, new_room(owner, random_code()))).code)
         second, third = new_room(owner, code), new_room(owner, random_code())
         async with uow_factory() as uow:
             assert not await uow.rooms.add_if_code_free(second)
@@ -103,24 +116,18 @@ class UnitOfWorkContract:
     async def test_a_room_added_with_its_completion_replays_that_reply(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        owner = await make_user("Ann")
-        key = new_key(owner)
-        room = new_room(owner, random_code())
+        key, room = await self._anns_key_and_room(make_user)
         async with uow_factory() as uow:
-            assert await uow.idempotency.claim(key, "fp-1") == Fresh("Ann")
-            assert await uow.rooms.add_if_code_free(room, completion(key, room))
+            await self._claim_and_add(uow, key, room)
             await uow.commit()
         async with uow_factory() as uow:
-            assert await uow.idempotency.claim(key, "fp-1") == Replay(completion(key, room).reply)
+            assert await uow.idempotency.claim(key, "fp") == Replay(completion(key, room).reply)
 
     async def test_a_taken_code_leaves_the_key_held_for_the_next_draw(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
         owner = await make_user("Ann")
-        code = random_code()
-        async with uow_factory() as uow:
-            assert await uow.rooms.add_if_code_free(new_room(owner, code))
-            await uow.commit()
+        code = str((await self._committed(uow_factory, new_room(owner, random_code()))).code)
         key = new_key(owner)
         taken, free = new_room(owner, code), new_room(owner, random_code())
         async with uow_factory() as uow:
@@ -134,9 +141,7 @@ class UnitOfWorkContract:
     async def test_a_completion_of_a_key_not_held_is_refused(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        owner = await make_user("Ann")
-        key = new_key(owner)
-        room = new_room(owner, random_code())
+        key, room = await self._anns_key_and_room(make_user)
         async with uow_factory() as uow:
             with pytest.raises(RuntimeError, match="does not hold"):
                 await uow.rooms.add_if_code_free(room, completion(key, room))
@@ -190,12 +195,9 @@ class UnitOfWorkContract:
     async def test_a_concurrent_claim_waits_for_the_holder_then_replays(
         self, uow_factory: UnitOfWorkFactory, make_user: MakeUser
     ) -> None:
-        owner = await make_user("Ann")
-        key = new_key(owner)
-        room = new_room(owner, random_code())
+        key, room = await self._anns_key_and_room(make_user)
         async with uow_factory() as first:
-            assert await first.idempotency.claim(key, "fp") == Fresh("Ann")
-            await first.rooms.add_if_code_free(room, completion(key, room))
+            await self._claim_and_add(first, key, room)
 
             async def second_claim() -> object:
                 async with uow_factory() as second:

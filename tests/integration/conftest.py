@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.integration.fullstack import serve  # noqa: F401
 from tests.integration.memory_server import memory_server, start_memory_server  # noqa: F401
 from tests.integration.postgres_fixtures import *  # noqa: F403
 from tests.integration.redis_fixtures import *  # noqa: F403

@@ -10,12 +10,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection
 
-from tests.integration.server_process import ServerProcess, Servers, fetch
+from tests.integration.server_process import ServerProcess, Servers, fetch, server_env
 from tests.integration.ws_support import ask, create_room
 
 GUARD_S = 30.0
@@ -28,6 +30,21 @@ async def start_server(
     so proxies and clients of this test keep running meanwhile."""
     server = servers.start(env, *args, ready=False, port=port)
     return await asyncio.to_thread(server.wait_ready)
+
+
+# Takes ``rooms serve`` settings (ROOMS_...=value); gives the server, ready.
+Serve = Callable[..., Awaitable[ServerProcess]]
+
+
+@pytest.fixture
+def serve(servers: Servers, database_url: str, redis_url: str, tmp_path: Path) -> Serve:
+    """Starts ``rooms serve`` on this test's database and Redis, with these settings."""
+
+    async def start(**settings: str) -> ServerProcess:
+        env = server_env(database_url, redis_url, tmp_path / "data", **settings)
+        return await start_server(servers, env)
+
+    return start
 
 
 async def add_user(dsn: str, name: str = "Ann") -> uuid.UUID:

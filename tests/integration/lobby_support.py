@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from tests.integration.ws_support import REPLY_TIMEOUT_S
+from rooms_domain import UserId
+from tests.integration.ws_support import REPLY_TIMEOUT_S, client, create_room, token_for
 
 
 def request(type_: str, request_id: str | None = None, **payload: Any) -> dict[str, Any]:
@@ -33,6 +36,11 @@ class Player:
             elif message["request_id"] == frame["request_id"]:
                 return message
 
+    async def create_room(self) -> tuple[str, str]:
+        """Create a room with the default request; its id and its join code."""
+        created = await self.ask("create_room", **create_room()["payload"])
+        return created["payload"]["room_id"], created["payload"]["code"]
+
     async def expect(self, *types: str, within_s: float = 10.0) -> list[dict[str, Any]]:
         """Read events until those of ``types`` have arrived in this order; return them."""
         async with asyncio.timeout(within_s):
@@ -52,3 +60,10 @@ class Player:
         except TimeoutError:
             pass
         return heard
+
+
+@contextlib.asynccontextmanager
+async def players(url: str, *users: UserId) -> AsyncIterator[list[Player]]:
+    """One connected Player per user, in order (a user twice: two connections)."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield [Player(await stack.enter_async_context(client(url, token_for(u)))) for u in users]

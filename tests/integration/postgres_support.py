@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, Self
 
 import asyncpg
 
-from rooms_adapters.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
+from rooms_adapters.postgres import (
+    PoolSettings,
+    PostgresUnitOfWork,
+    PostgresUnitOfWorkFactory,
+    create_pool,
+)
 from rooms_domain import Completion, IdempotencyStore, Room, UserId
+from tests.contracts.support import WrappedUnitOfWork
+from tests.integration.postgres_proxy import PostgresProxy
 
 
 async def rows(pool: asyncpg.Pool[asyncpg.Record], sql: str, *args: object) -> list[dict[str, Any]]:
@@ -50,6 +58,22 @@ async def wait_until_blocked_on_a_lock(
             await asyncio.sleep(0.01)
 
 
+@contextlib.asynccontextmanager
+async def through_a_proxy(
+    database_url: str, settings: PoolSettings | None = None
+) -> AsyncIterator[tuple[PostgresProxy, PostgresUnitOfWorkFactory]]:
+    """A store on one pooled connection that runs through a proxy the test can count
+    round trips on, cut or freeze; the pool and the proxy are closed on the way out."""
+    settings = settings or PoolSettings(min_size=1, max_size=1)
+    proxy = PostgresProxy(database_url)
+    pool = await create_pool(await proxy.start(), settings)
+    try:
+        yield proxy, PostgresUnitOfWorkFactory(pool, settings)
+    finally:
+        pool.terminate()
+        await proxy.close()
+
+
 class KillAfterRoomInsert:
     """A Unit of Work factory whose transactions lose their server session
     right after the room is inserted: ``pg_terminate_backend`` from another
@@ -86,27 +110,16 @@ class _KillingRooms:
         return inserted
 
 
-class _KillingUnitOfWork:
+class _KillingUnitOfWork(WrappedUnitOfWork[PostgresUnitOfWork]):
     idempotency: IdempotencyStore
     rooms: _KillingRooms
 
     def __init__(self, inner: PostgresUnitOfWork, killer: KillAfterRoomInsert) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._killer = killer
 
     async def __aenter__(self) -> Self:
-        await self._inner.__aenter__()
+        await super().__aenter__()
         self.idempotency = self._inner.idempotency
         self.rooms = _KillingRooms(self._inner, self._killer)
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
-
-    async def commit(self) -> None:
-        await self._inner.commit()

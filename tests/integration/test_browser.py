@@ -11,7 +11,6 @@ any browser download. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 import shutil
@@ -26,7 +25,8 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.integration.server_process import ServerProcess, Servers, fetch, server_env
+from tests.integration.fullstack import Serve
+from tests.integration.server_process import ServerProcess, fetch
 from tests.integration.ws_support import token_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,17 +118,10 @@ async def open_page(browser: Browser, origin: str, server: ServerProcess, token:
 
 
 async def test_a_page_creates_a_room_and_another_origin_is_refused(
-    browser: Browser,
-    static_origin: Any,
-    servers: Servers,
-    database_url: str,
-    redis_url: str,
-    user: uuid.UUID,
-    tmp_path: Path,
+    browser: Browser, static_origin: Any, serve: Serve, database_url: str, user: uuid.UUID
 ) -> None:
     allowed, other = static_origin(), static_origin()
-    env = server_env(database_url, redis_url, tmp_path / "data", ROOMS_ALLOWED_ORIGINS=allowed)
-    server = await asyncio.to_thread(servers.start, env)
+    server = await serve(ROOMS_ALLOWED_ORIGINS=allowed)
     ARTIFACTS.mkdir(exist_ok=True)
     token = token_for(user)
 
@@ -200,16 +193,13 @@ async def seat_row(page: Page, seat: int, selector: str = "") -> None:
 async def test_two_players_create_join_by_a_lower_case_code_get_ready_and_start(
     browser: Browser,
     static_origin: Any,
-    servers: Servers,
+    serve: Serve,
     database_url: str,
-    redis_url: str,
     user: uuid.UUID,
     second_user: uuid.UUID,
-    tmp_path: Path,
 ) -> None:
     origin = static_origin()
-    env = server_env(database_url, redis_url, tmp_path / "data", ROOMS_ALLOWED_ORIGINS=origin)
-    server = await asyncio.to_thread(servers.start, env)
+    server = await serve(ROOMS_ALLOWED_ORIGINS=origin)
     ARTIFACTS.mkdir(exist_ok=True)
     # Browser.new_page opens each page in a context of its own: two players, two sessions.
     ann = await open_page(browser, origin, server, token_for(user))

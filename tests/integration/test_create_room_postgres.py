@@ -47,6 +47,7 @@ from tests.integration.postgres_proxy import PostgresProxy
 from tests.integration.postgres_support import (
     KillAfterRoomInsert,
     rows,
+    through_a_proxy,
     wait_until_blocked_on_a_lock,
     written_by,
 )
@@ -377,11 +378,8 @@ async def test_a_refusal_is_stored_as_failed_and_replayed(
 async def test_round_trips_per_create(
     database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record]
 ) -> None:
-    proxy = PostgresProxy(database_url)
-    settings = PoolSettings(min_size=1, max_size=1)
-    pool = await create_pool(await proxy.start(), settings)
-    try:
-        create = use_case(PostgresUnitOfWorkFactory(pool, settings))
+    async with through_a_proxy(database_url) as (proxy, factory):
+        create = use_case(factory)
         ann = await add_user(pg_pool, "Ann")
         warm_up = command(ann)
         await create(warm_up)  # statements are prepared once per connection:
@@ -393,9 +391,6 @@ async def test_round_trips_per_create(
         proxy.round_trips = 0
         await create(cmd)
         replay = proxy.round_trips
-    finally:
-        pool.terminate()
-        await proxy.close()
     # BEGIN, claim + display name, room + seats + complete, COMMIT.
     assert fresh == 4
     # BEGIN, claim (conflict), read the completed record, ROLLBACK.
@@ -405,11 +400,8 @@ async def test_round_trips_per_create(
 async def test_an_unreachable_database_is_store_unavailable(
     database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record]
 ) -> None:
-    proxy = PostgresProxy(database_url)
-    settings = PoolSettings(min_size=1, max_size=1)
-    pool = await create_pool(await proxy.start(), settings)
-    try:
-        create = use_case(PostgresUnitOfWorkFactory(pool, settings))
+    async with through_a_proxy(database_url) as (proxy, factory):
+        create = use_case(factory)
         ann = await add_user(pg_pool, "Ann")
         await create(command(ann))
         await proxy.cut()
@@ -418,20 +410,15 @@ async def test_an_unreachable_database_is_store_unavailable(
             await create(lost)
         with pytest.raises(StoreUnavailable):  # and no new one can be made
             await create(lost)
-    finally:
-        pool.terminate()
-        await proxy.close()
     assert await written_by(pg_pool, ann) == ONE_ROOM
 
 
 async def test_a_database_that_stops_answering_is_store_unavailable(
     database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record]
 ) -> None:
-    proxy = PostgresProxy(database_url)
     settings = PoolSettings(min_size=1, max_size=1, acquire_timeout_s=0.5, command_timeout_s=0.5)
-    pool = await create_pool(await proxy.start(), settings)
-    try:
-        create = use_case(PostgresUnitOfWorkFactory(pool, settings))
+    async with through_a_proxy(database_url, settings) as (proxy, factory):
+        create = use_case(factory)
         ann = await add_user(pg_pool, "Ann")
         await create(command(ann))
         proxy.freeze()
@@ -439,9 +426,6 @@ async def test_a_database_that_stops_answering_is_store_unavailable(
             await create(command(ann))
         with pytest.raises(StoreUnavailable):
             await create(command(ann))
-    finally:
-        pool.terminate()
-        await proxy.close()
     assert await written_by(pg_pool, ann) == ONE_ROOM
 
 

@@ -72,16 +72,18 @@ async def others(url: str, user: uuid.UUID) -> AsyncIterator[list[ClientConnecti
         yield [await stack.enter_async_context(client(url, token_for(user))) for _ in range(4)]
 
 
+async def create_ok(ws: ClientConnection) -> tuple[str, float]:
+    """One create, answered ok within the guard: its room id and how long it took."""
+    reply, took = await timed_create(ws)
+    assert reply["type"] == "create_room_ok" and took < CREATE_GUARD_S, reply
+    return reply["payload"]["room_id"], took
+
+
 async def burst(sockets: list[ClientConnection], per_socket: int = 3) -> list[str]:
     """Creates on every socket at once; the room ids (each one answered ok)."""
 
     async def some(ws: ClientConnection) -> list[str]:
-        rooms = []
-        for _ in range(per_socket):
-            reply, took = await timed_create(ws)
-            assert reply["type"] == "create_room_ok" and took < CREATE_GUARD_S, reply
-            rooms.append(reply["payload"]["room_id"])
-        return rooms
+        return [(await create_ok(ws))[0] for _ in range(per_socket)]
 
     return [room for rooms in await asyncio.gather(*(some(ws) for ws in sockets)) for room in rooms]
 
@@ -111,13 +113,7 @@ async def test_redis_down_at_start_serves_logs_once_and_picks_redis_up(
     server = await start_server(servers, env)
     user = await add_user(database_url)
     async with client(server.url, token_for(user)) as ws:
-        replies = []
-        for _ in range(CREATES_DURING_FAULT):
-            reply, took = await timed_create(ws)
-            assert reply["type"] == "create_room_ok", reply
-            assert took < CREATE_GUARD_S
-            replies.append(reply)
-        rooms = [r["payload"]["room_id"] for r in replies]
+        rooms = [(await create_ok(ws))[0] for _ in range(CREATES_DURING_FAULT)]
         print(f"\nRedis down: {len(rooms)} creates answered")
 
         records = log_records(server.log())
@@ -135,9 +131,7 @@ async def test_redis_down_at_start_serves_logs_once_and_picks_redis_up(
         fault_redis.restart()
 
         async def cache_written_again() -> bool:
-            reply, took = await timed_create(ws)
-            assert reply["type"] == "create_room_ok" and took < CREATE_GUARD_S
-            rooms.append(reply["payload"]["room_id"])
+            rooms.append((await create_ok(ws))[0])
             return await cached(fault_admin, rooms[-1])
 
         await until(cache_written_again, "a create to write the cache again")
@@ -187,14 +181,8 @@ async def test_redis_fault_while_serving_costs_no_create_and_heals_itself(
                 fault_redis.pause()
             else:
                 proxy.cut_mid(b"MULTI")
-            took_s = []
-            during = []
-            for _ in range(CREATES_DURING_FAULT):
-                reply, took = await timed_create(ws)
-                assert reply["type"] == "create_room_ok", reply
-                assert took < CREATE_GUARD_S
-                took_s.append(took)
-                during.append(reply["payload"]["room_id"])
+            made = [await create_ok(ws) for _ in range(CREATES_DURING_FAULT)]
+            during, took_s = [room for room, _ in made], [took for _, took in made]
             print(f"\n{fault}: creates took {[round(t, 3) for t in took_s]} s")
             if fault == "killed":
                 fault_redis.restart()
@@ -206,9 +194,7 @@ async def test_redis_fault_while_serving_costs_no_create_and_heals_itself(
                 assert not await cached(fault_admin, during[0])
 
             async def cache_written_again() -> bool:
-                reply, took = await timed_create(ws)
-                assert reply["type"] == "create_room_ok" and took < CREATE_GUARD_S
-                return await cached(fault_admin, reply["payload"]["room_id"])
+                return await cached(fault_admin, (await create_ok(ws))[0])
 
             await until(cache_written_again, "a create to write the cache again")
             # And it stays written: no connection broken by the fault is used again.

@@ -36,8 +36,7 @@ from rooms_domain.commands import (
 )
 from rooms_domain.errors import Refusal, RoomFull
 from rooms_domain.use_cases import GetRoom, JoinRoom, KickPlayer, SetReady
-from tests.integration.postgres_proxy import PostgresProxy
-from tests.integration.postgres_support import rows
+from tests.integration.postgres_support import rows, through_a_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -132,12 +131,9 @@ async def test_a_kick_out_of_range_stores_nothing_and_a_refusal_is_failed(
 async def test_round_trips_per_lobby_request(
     database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record]
 ) -> None:
-    proxy = PostgresProxy(database_url)
-    settings = PoolSettings(min_size=1, max_size=1)
-    pool = await create_pool(await proxy.start(), settings)
     counted: dict[str, int] = {}
-    try:
-        lobby = Lobby(PostgresUnitOfWorkFactory(pool, settings))
+    async with through_a_proxy(database_url) as (proxy, factory):
+        lobby = Lobby(factory)
         host = await add_user(pg_pool, "Ann")
         users = [await add_user(pg_pool, name) for name in ("Bob", "Carl", "Dan", "Eve")]
         room_id, code = await lobby.room(host)
@@ -168,9 +164,6 @@ async def test_round_trips_per_lobby_request(
         get = GetRoomCommand.from_payload(host, rid(), {"room_id": room_id})
         await count("warm", lobby.get(get))
         await count("get_room", lobby.get(get))
-    finally:
-        pool.terminate()
-        await proxy.close()
     # As create_room: BEGIN, claim + display name + room, seats and names locked,
     # save + complete, COMMIT.
     assert counted["join"] == counted["ready"] == 4

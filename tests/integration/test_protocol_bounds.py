@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from tests.integration.fullstack import add_user
+from tests.integration.fullstack import Serve, add_user
 from tests.integration.raw_ws import (
     CONT,
     PING,
@@ -33,7 +32,7 @@ from tests.integration.raw_ws import (
     upgrade_request,
 )
 from tests.integration.server_probe import log_records, rss_bytes
-from tests.integration.server_process import ServerProcess, Servers, server_env
+from tests.integration.server_process import ServerProcess
 from tests.integration.ws_support import ask, client, token_for
 
 pytestmark = pytest.mark.integration
@@ -47,11 +46,21 @@ RSS_GROWTH_BOUND = 48 * MiB
 VICTIM_LATENCY_BOUND_S = 5.0
 
 
-async def start(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path, **settings: str
-) -> ServerProcess:
-    env = server_env(database_url, redis_url, tmp_path / "data", **settings)
-    return await asyncio.to_thread(servers.start, env)
+# Takes ``rooms serve`` settings; gives the started server and a new user's token.
+Start = Callable[..., Awaitable[tuple[ServerProcess, str]]]
+# The control-frame budget lifted, to isolate another bound from it.
+NO_CONTROL_FRAME_BUDGET = {
+    "ROOMS_CONTROL_FRAMES_PER_SECOND": "1000000",
+    "ROOMS_CONTROL_FRAMES_BURST": "1000000",
+}
+
+
+@pytest.fixture
+def start(serve: Serve, database_url: str) -> Start:
+    async def start_it(**settings: str) -> tuple[ServerProcess, str]:
+        return await serve(**settings), await user_token(database_url)
+
+    return start_it
 
 
 class Victims:
@@ -105,6 +114,12 @@ def print_figures(what: str, server: ServerProcess, before: int, victims: Victim
     return growth
 
 
+def assert_bounded(growth: int, victims: Victims) -> None:
+    """The server's memory grew, and the other clients waited, within the bounds."""
+    assert growth < RSS_GROWTH_BOUND
+    assert victims.worst_s < VICTIM_LATENCY_BOUND_S
+
+
 # --- 1. the handshake: bytes and time ---------------------------------------------------
 
 
@@ -127,10 +142,9 @@ def endless_head(port: int, kind: str, up_to: int) -> tuple[int, int | None]:
 
 
 async def test_an_endless_request_head_is_refused_at_the_size_bound(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    start: Start,
 ) -> None:
-    server = await start(servers, database_url, redis_url, tmp_path)
-    token = await user_token(database_url)
+    server, token = await start()
     before = rss_bytes(server.process.pid)
     up_to = 32 * MiB
     async with victims_meanwhile(server.url, token) as victims:
@@ -145,15 +159,13 @@ async def test_an_endless_request_head_is_refused_at_the_size_bound(
     for sent, status in results:
         assert status == 431
         assert sent < up_to  # cut off long before the end
-    assert growth < RSS_GROWTH_BOUND
-    assert victims.worst_s < VICTIM_LATENCY_BOUND_S
+    assert_bounded(growth, victims)
 
 
 async def test_a_head_over_the_bound_is_refused_even_in_one_piece(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    start: Start,
 ) -> None:
-    server = await start(servers, database_url, redis_url, tmp_path)
-    token = await user_token(database_url)
+    server, token = await start()
 
     def handshake_with(padding: int) -> int | None:
         # Headers each under websockets' own line limit (8 KiB), together large.
@@ -166,12 +178,8 @@ async def test_a_head_over_the_bound_is_refused_even_in_one_piece(
     assert await in_thread(lambda: handshake_with(3)) == 431  # ~18.5 KiB > 16 KiB
 
 
-async def test_a_handshake_not_done_in_time_is_dropped(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
-) -> None:
-    server = await start(
-        servers, database_url, redis_url, tmp_path, ROOMS_HANDSHAKE_TIMEOUT_SECONDS="1"
-    )
+async def test_a_handshake_not_done_in_time_is_dropped(start: Start) -> None:
+    server, token = await start(ROOMS_HANDSHAKE_TIMEOUT_SECONDS="1")
 
     def slow_client() -> float:
         started = time.monotonic()
@@ -192,7 +200,6 @@ async def test_a_handshake_not_done_in_time_is_dropped(
                     break
             return time.monotonic() - started
 
-    token = await user_token(database_url)
     async with client(server.url, token) as accepted:
         held_s = await in_thread(slow_client)
         print(f"\nslow handshake dropped after {held_s:.1f} s")
@@ -222,19 +229,10 @@ def dropped_within(sock: socket.socket, within_s: float) -> bool:
 
 
 async def test_a_client_that_pings_and_never_reads_is_not_read_and_then_dropped(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    start: Start,
 ) -> None:
-    server = await start(
-        servers,
-        database_url,
-        redis_url,
-        tmp_path,
-        # Isolate the send-buffer bound from the control-frame budget.
-        ROOMS_CONTROL_FRAMES_PER_SECOND="1000000",
-        ROOMS_CONTROL_FRAMES_BURST="1000000",
-        ROOMS_PING_INTERVAL_SECONDS="2",
-    )
-    token = await user_token(database_url)
+    # Isolate the send-buffer bound from the control-frame budget.
+    server, token = await start(**NO_CONTROL_FRAME_BUDGET, ROOMS_PING_INTERVAL_SECONDS="2")
     sock = await asyncio.to_thread(open_websocket, server.port, token)
     pings = frame(PING, b"x" * 125) * 512  # ~66 KiB per send, each ping asks a 127-byte pong
     before = rss_bytes(server.process.pid)
@@ -243,27 +241,19 @@ async def test_a_client_that_pings_and_never_reads_is_not_read_and_then_dropped(
             sent = await in_thread(lambda: flood(sock, pings, for_s=10))
         growth = print_figures("pings never read", server, before, victims)
         print(f"abuser sent {sent / MiB:.1f} MiB of pings")
-        assert growth < RSS_GROWTH_BOUND
-        assert victims.worst_s < VICTIM_LATENCY_BOUND_S
+        assert_bounded(growth, victims)
         # The keepalive ping is never answered: the connection goes for good.
         assert await in_thread(lambda: dropped_within(sock, 30))
 
 
 async def test_a_client_that_sends_requests_and_never_reads_is_dropped_for_good(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    start: Start,
 ) -> None:
     # Every request is answered; the answers pile up: the outbox gives up
     # (4009), the close frame cannot be delivered, and the socket must still go.
-    server = await start(
-        servers,
-        database_url,
-        redis_url,
-        tmp_path,
-        ROOMS_RATE_PER_SECOND="1000000",
-        ROOMS_RATE_BURST="1000000",
-        ROOMS_SEND_TIMEOUT_S="1",
+    server, token = await start(
+        ROOMS_RATE_PER_SECOND="1000000", ROOMS_RATE_BURST="1000000", ROOMS_SEND_TIMEOUT_S="1"
     )
-    token = await user_token(database_url)
     sock = await asyncio.to_thread(open_websocket, server.port, token)
     before = rss_bytes(server.process.pid)
     with sock:
@@ -289,10 +279,9 @@ async def flood_and_read_close(
 
 
 async def test_a_ping_flood_is_closed_with_4008_and_others_are_served(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    start: Start,
 ) -> None:
-    server = await start(servers, database_url, redis_url, tmp_path)
-    token = await user_token(database_url)
+    server, token = await start()
     before = rss_bytes(server.process.pid)
     async with victims_meanwhile(server.url, token) as victims:
         sent, code = await flood_and_read_close(server.port, token, frame(PING) * 10000, for_s=10)
@@ -303,17 +292,9 @@ async def test_a_ping_flood_is_closed_with_4008_and_others_are_served(
 
 
 async def test_a_connection_within_its_budget_gets_only_its_share_of_the_loop(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    start: Start,
 ) -> None:
-    server = await start(
-        servers,
-        database_url,
-        redis_url,
-        tmp_path,
-        ROOMS_CONTROL_FRAMES_PER_SECOND="1000000",
-        ROOMS_CONTROL_FRAMES_BURST="1000000",
-    )
-    token = await user_token(database_url)
+    server, token = await start(**NO_CONTROL_FRAME_BUDGET)
     async with victims_meanwhile(server.url, token, count=4) as victims:
         sent, code = await flood_and_read_close(server.port, token, frame(PING) * 10000, for_s=8)
     print(
@@ -335,14 +316,9 @@ async def test_a_connection_within_its_budget_gets_only_its_share_of_the_loop(
     ids=["fragment-cap", "frame-overhead-counts"],
 )
 async def test_endless_continuation_frames_close_with_1009(
-    servers: Servers,
-    database_url: str,
-    redis_url: str,
-    tmp_path: Path,
-    settings: dict[str, str],
+    start: Start, settings: dict[str, str]
 ) -> None:
-    server = await start(servers, database_url, redis_url, tmp_path, **settings)
-    token = await user_token(database_url)
+    server, token = await start(**settings)
     sock = await asyncio.to_thread(open_websocket, server.port, token)
     before = rss_bytes(server.process.pid)
     with sock:
@@ -354,18 +330,16 @@ async def test_endless_continuation_frames_close_with_1009(
     growth = print_figures("empty continuation frames", server, before, victims)
     print(f"abuser sent {sent // 6} fragments, closed with {code}")
     assert code == 1009
-    assert growth < RSS_GROWTH_BOUND
-    assert victims.worst_s < VICTIM_LATENCY_BOUND_S
+    assert_bounded(growth, victims)
 
 
 # --- 5. invalid UTF-8 ------------------------------------------------------------------------
 
 
 async def test_invalid_utf8_closes_with_1007_and_one_info_line(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    start: Start,
 ) -> None:
-    server = await start(servers, database_url, redis_url, tmp_path)
-    token = await user_token(database_url)
+    server, token = await start()
 
     def send_invalid() -> int | None:
         with open_websocket(server.port, token) as sock:

@@ -68,11 +68,27 @@ async def write_new_room(cache: RedisLiveStateCache) -> None:
         await cache.room_created(*a_view())
 
 
+@pytest.fixture
+async def warm_cache(cache: RedisLiveStateCache) -> RedisLiveStateCache:
+    """The adapter after one write went through: it holds a pooled connection."""
+    await write_new_room(cache)
+    return cache
+
+
+async def the_trial_write_goes_through(cache: RedisLiveStateCache) -> None:
+    """The wait is over: a write is tried, closes the breaker, and reads back."""
+    room_id, view = a_view()
+    async with asyncio.timeout(GUARD_S):
+        await cache.room_created(room_id, view)
+        assert state_of(cache) is BreakerState.CLOSED
+        assert await cache.read(room_id) == view
+
+
 async def test_with_redis_killed_a_write_fails_and_opens_the_breaker(
-    cache: RedisLiveStateCache, fault_redis: EmbeddedRedis
+    warm_cache: RedisLiveStateCache, fault_redis: EmbeddedRedis
 ) -> None:
-    await write_new_room(cache)  # a pooled connection exists, then the server dies
-    fault_redis.kill()
+    cache = warm_cache
+    fault_redis.kill()  # the pooled connection's server dies
     with pytest.raises(LiveStateUnavailable) as failure:
         await write_new_room(cache)
     assert failure.value.__cause__ is not None
@@ -96,19 +112,14 @@ async def test_while_open_calls_are_skipped_even_when_redis_is_back(
 
 
 async def test_after_a_restart_the_trial_write_succeeds_with_the_same_adapter(
-    cache: RedisLiveStateCache, fault_redis: EmbeddedRedis, clock: ManualClock
+    warm_cache: RedisLiveStateCache, fault_redis: EmbeddedRedis, clock: ManualClock
 ) -> None:
-    await write_new_room(cache)
     fault_redis.kill()
     with pytest.raises(LiveStateUnavailable):
-        await write_new_room(cache)
+        await write_new_room(warm_cache)
     fault_redis.restart()
     clock.now += OPEN_FOR_S
-    room_id, view = a_view()
-    async with asyncio.timeout(GUARD_S):
-        await cache.room_created(room_id, view)
-        assert cache.breaker.state is BreakerState.CLOSED
-        assert await cache.read(room_id) == view
+    await the_trial_write_goes_through(warm_cache)
 
 
 async def test_a_failed_trial_opens_the_breaker_again(
@@ -126,22 +137,17 @@ async def test_a_failed_trial_opens_the_breaker_again(
 
 
 async def test_with_redis_frozen_a_write_fails_within_its_bound_then_recovers(
-    cache: RedisLiveStateCache, fault_redis: EmbeddedRedis, clock: ManualClock
+    warm_cache: RedisLiveStateCache, fault_redis: EmbeddedRedis, clock: ManualClock
 ) -> None:
-    await write_new_room(cache)
     fault_redis.pause()
     try:
         with pytest.raises(LiveStateUnavailable, match="did not answer"):
-            await write_new_room(cache)
+            await write_new_room(warm_cache)
     finally:
         fault_redis.resume()
-    assert cache.breaker.state is BreakerState.OPEN
+    assert warm_cache.breaker.state is BreakerState.OPEN
     clock.now += OPEN_FOR_S
-    room_id, view = a_view()
-    async with asyncio.timeout(GUARD_S):
-        await cache.room_created(room_id, view)
-        assert await cache.read(room_id) == view
-    assert state_of(cache) is BreakerState.CLOSED
+    await the_trial_write_goes_through(warm_cache)
 
 
 async def test_a_caller_that_goes_away_neither_opens_the_breaker_nor_wedges_a_trial(

@@ -9,30 +9,24 @@ quietly unsubscribing it. Bounds are failure guards, never timings.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.integration.fullstack import add_user, start_server
+from tests.integration.fullstack import Serve, add_user
 from tests.integration.redis_support import admin_client
-from tests.integration.server_process import Servers, server_env
 from tests.integration.ws_support import ask, client, close_code, create_room, token_for
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_client_that_stops_reading_its_room_events_is_closed_with_4009(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    serve: Serve, database_url: str, redis_url: str
 ) -> None:
-    env = server_env(
-        database_url,
-        redis_url,
-        tmp_path / "data",
+    server = await serve(
         ROOMS_OUTBOX_SIZE="16",
         # Far beyond the test's guard: only a full outbox can close the socket.
         ROOMS_SEND_TIMEOUT_S="300",
     )
-    server = await start_server(servers, env)
     user = await add_user(database_url)
     admin = admin_client(redis_url)
     room = None

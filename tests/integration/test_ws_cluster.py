@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from tests.integration.fullstack import add_user
 from tests.integration.server_process import (
+    ServerProcess,
     Servers,
     fetch,
     server_env,
@@ -31,18 +32,25 @@ async def cleanup_rooms(database_url: str, redis: aioredis.Redis) -> AsyncIterat
         await redis.delete(f"room:{row['room_id']}:meta", f"room:{row['room_id']}:seats")
 
 
+@pytest.fixture
+def two_servers(
+    cleanup_rooms: None, servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+) -> tuple[ServerProcess, ServerProcess]:
+    """Two instances on the same PostgreSQL and Redis, their rooms' keys cleaned up after."""
+    env = server_env(database_url, redis_url, tmp_path / "data")
+    return servers.start(env), servers.start(env)
+
+
 @contextlib.asynccontextmanager
 async def sockets(urls: list[str], token: str) -> AsyncIterator[list[Any]]:
     async with contextlib.AsyncExitStack() as stack:
         yield [await stack.enter_async_context(client(url, token)) for url in urls]
 
 
-@pytest.mark.usefixtures("cleanup_rooms")
 async def test_16_concurrent_duplicates_on_two_servers_make_one_room(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    two_servers: tuple[ServerProcess, ServerProcess], database_url: str
 ) -> None:
-    env = server_env(database_url, redis_url, tmp_path / "data")
-    first, second = servers.start(env), servers.start(env)
+    first, second = two_servers
     user = await add_user(database_url)
     request = json.dumps(create_room(max_players=2))
     async with sockets([first.url] * 8 + [second.url] * 8, token_for(user)) as all_sockets:
@@ -67,12 +75,10 @@ async def test_16_concurrent_duplicates_on_two_servers_make_one_room(
     assert [k["status"] for k in keys] == ["completed"]
 
 
-@pytest.mark.usefixtures("cleanup_rooms")
 async def test_two_instances_share_rooms_replays_and_events(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path
+    two_servers: tuple[ServerProcess, ServerProcess], database_url: str, redis_url: str
 ) -> None:
-    env = server_env(database_url, redis_url, tmp_path / "data")
-    first, second = servers.start(env), servers.start(env)
+    first, second = two_servers
     ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
     request = create_room()
     async with client(first.url, token_for(ann)) as on_first:

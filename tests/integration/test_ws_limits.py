@@ -8,16 +8,15 @@ import asyncio
 import json
 import secrets
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.integration.fullstack import add_user, start_server
+from tests.integration.fullstack import Serve, add_user
 from tests.integration.redis_fixtures import RoomKeys
 from tests.integration.server_probe import log_records
-from tests.integration.server_process import ServerProcess, Servers, fetch, server_env
+from tests.integration.server_process import ServerProcess, fetch
 from tests.integration.ws_support import ask, client, create_room, token_for
 
 pytestmark = pytest.mark.integration
@@ -34,16 +33,10 @@ def closed_lines(server: ServerProcess, user: uuid.UUID) -> list[dict[str, Any]]
 
 
 async def test_a_user_creates_at_most_the_budget_per_minute_across_sockets(
-    servers: Servers, database_url: str, redis_url: str, room_keys: RoomKeys, tmp_path: Path
+    serve: Serve, database_url: str, room_keys: RoomKeys
 ) -> None:
     budget = 6
-    env = server_env(
-        database_url,
-        redis_url,
-        tmp_path / "data",
-        ROOMS_USER_CREATES_PER_MINUTE=str(budget),
-    )
-    server = await start_server(servers, env)
+    server = await serve(ROOMS_USER_CREATES_PER_MINUTE=str(budget))
     ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
     first = create_room()
     reused = create_room(first["request_id"], max_players=2)
@@ -82,23 +75,11 @@ async def test_a_user_creates_at_most_the_budget_per_minute_across_sockets(
 
 
 async def test_a_close_that_cannot_be_delivered_is_logged_with_its_code(
-    servers: Servers,
-    database_url: str,
-    redis_url: str,
-    redis: aioredis.Redis,
-    room_keys: RoomKeys,
-    tmp_path: Path,
+    serve: Serve, database_url: str, redis: aioredis.Redis, room_keys: RoomKeys
 ) -> None:
     """A client that reads nothing cannot receive the 4009 close frame either;
     the log still says 4009 (it said ``close_code: null``)."""
-    env = server_env(
-        database_url,
-        redis_url,
-        tmp_path / "data",
-        ROOMS_OUTBOX_SIZE="4",
-        ROOMS_SEND_TIMEOUT_S="1",
-    )
-    server = await start_server(servers, env)
+    server = await serve(ROOMS_OUTBOX_SIZE="4", ROOMS_SEND_TIMEOUT_S="1")
     user = await add_user(database_url)
     # max_queue=1: the client library stops reading from its socket at once.
     async with client(server.url, token_for(user), max_queue=1, max_size=None) as ws:
@@ -120,16 +101,10 @@ async def test_a_close_that_cannot_be_delivered_is_logged_with_its_code(
 
 
 async def test_a_socket_follows_at_most_the_cap_and_drops_the_least_recent(
-    servers: Servers,
-    database_url: str,
-    redis_url: str,
-    redis: aioredis.Redis,
-    room_keys: RoomKeys,
-    tmp_path: Path,
+    serve: Serve, database_url: str, redis: aioredis.Redis, room_keys: RoomKeys
 ) -> None:
     cap = 3
-    env = server_env(database_url, redis_url, tmp_path / "data", ROOMS_MAX_FOLLOWED_ROOMS=str(cap))
-    server = await start_server(servers, env)
+    server = await serve(ROOMS_MAX_FOLLOWED_ROOMS=str(cap))
     ann = await add_user(database_url, "Ann")
     rooms: list[str] = []
     async with client(server.url, token_for(ann)) as ws:

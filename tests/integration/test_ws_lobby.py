@@ -18,7 +18,7 @@ from rooms_adapters.redis_live_state import RedisLiveStateCache
 from tests.integration.lobby_support import Player, request
 from tests.integration.server_process import Servers, fetch, server_env
 from tests.integration.test_ws_cluster import add_user, cleanup_rooms  # noqa: F401
-from tests.integration.ws_support import client, create_room, receive, token_for
+from tests.integration.ws_support import client, receive, token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cleanup_rooms")]
 
@@ -62,8 +62,7 @@ async def test_fifty_joins_race_for_the_last_three_seats_on_two_servers(
     for _ in range(2):  # repeated: one winner per seat, whatever the interleaving
         async with players(urls, database_url, *(f"P{i}" for i in range(51))) as everyone:
             host, *joiners = everyone
-            created = await host.ask("create_room", **create_room()["payload"])
-            room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+            room_id, code = await host.create_room()
             frames = [request("join_room", code=code) for _ in joiners]
             replies = await asyncio.gather(
                 *(answer(p.ws, f) for p, f in zip(joiners, frames, strict=True))
@@ -90,8 +89,7 @@ async def test_host_succession_and_closing_in_postgresql(
     env = server_env(database_url, redis_url, tmp_path / "data")
     url = servers.start(env).url
     async with players([url], database_url, "Ann", "Bob", "Cy") as (ann, bob, cy):
-        created = await ann.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+        room_id, code = await ann.create_room()
         await bob.ask("join_room", code=code)
         await cy.ask("join_room", code=code)
 
@@ -123,8 +121,7 @@ async def test_events_cross_instances_and_a_kicked_player_hears_nothing_more(
     env = server_env(database_url, redis_url, tmp_path / "data")
     urls = [servers.start(env).url, servers.start(env).url]
     async with players(urls, database_url, "Ann", "Bob", "Cy") as (host, kicked, other):
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+        room_id, code = await host.create_room()
         await kicked.ask("join_room", code=code)  # on the other instance
         (joined,) = await host.expect("player_joined")
         assert joined["payload"]["seat_index"] == 1

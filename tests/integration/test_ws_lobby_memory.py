@@ -7,20 +7,15 @@ import uuid
 
 from rooms_domain import RoomId
 from tests.contracts.support import eventually
-from tests.integration.lobby_support import Player
+from tests.integration.lobby_support import Player, players
 from tests.integration.memory_server import MemoryServer
-from tests.integration.ws_support import client, create_room, token_for
+from tests.integration.ws_support import client, token_for
 
 
 async def test_a_lobby_from_create_to_start(memory_server: MemoryServer) -> None:
     ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
-    async with (
-        client(memory_server.url, token_for(ann)) as ws_ann,
-        client(memory_server.url, token_for(bob)) as ws_bob,
-    ):
-        host, guest = Player(ws_ann), Player(ws_bob)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+    async with players(memory_server.url, ann, bob) as (host, guest):
+        room_id, code = await host.create_room()
 
         joined = await guest.ask("join_room", code=code.lower())
         assert joined["type"] == "join_room_ok"
@@ -44,8 +39,7 @@ async def test_errors_of_the_lobby_on_the_wire(memory_server: MemoryServer) -> N
     ann = memory_server.add_user("Ann")
     async with client(memory_server.url, token_for(ann)) as ws:
         player = Player(ws)
-        created = await player.ask("create_room", **create_room()["payload"])
-        room_id = created["payload"]["room_id"]
+        room_id, _ = await player.create_room()
         bad = await player.ask("join_room", code="NOT-A-CODE!")
         assert bad["payload"]["code"] == "validation_failed"
         missing = await player.ask("join_room", code="ZZZZZZ")
@@ -62,14 +56,8 @@ async def test_errors_of_the_lobby_on_the_wire(memory_server: MemoryServer) -> N
 
 async def test_a_kicked_player_hears_nothing_more(memory_server: MemoryServer) -> None:
     ann, bob, cy = (memory_server.add_user(n) for n in ("Ann", "Bob", "Cy"))
-    async with (
-        client(memory_server.url, token_for(ann)) as ws_ann,
-        client(memory_server.url, token_for(bob)) as ws_bob,
-        client(memory_server.url, token_for(cy)) as ws_cy,
-    ):
-        host, kicked, other = Player(ws_ann), Player(ws_bob), Player(ws_cy)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+    async with players(memory_server.url, ann, bob, cy) as (host, kicked, other):
+        room_id, code = await host.create_room()
         await kicked.ask("join_room", code=code)
         await other.ask("join_room", code=code)
         await kicked.expect("player_joined")  # Cy's
@@ -89,13 +77,8 @@ async def test_a_kicked_player_hears_nothing_more(memory_server: MemoryServer) -
 
 async def test_host_succession_and_closing(memory_server: MemoryServer) -> None:
     ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
-    async with (
-        client(memory_server.url, token_for(ann)) as ws_ann,
-        client(memory_server.url, token_for(bob)) as ws_bob,
-    ):
-        host, guest = Player(ws_ann), Player(ws_bob)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+    async with players(memory_server.url, ann, bob) as (host, guest):
+        room_id, code = await host.create_room()
         await guest.ask("join_room", code=code)
 
         await host.ask("leave_room", room_id=room_id)
@@ -121,8 +104,7 @@ async def test_a_replayed_join_follows_the_room_while_the_seat_is_held(
     ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
     async with client(memory_server.url, token_for(ann)) as ws_ann:
         host = Player(ws_ann)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+        room_id, code = await host.create_room()
         join_id = str(uuid.uuid4())
         async with client(memory_server.url, token_for(bob)) as first:
             first_reply = await Player(first).ask("join_room", join_id, code=code)
@@ -147,14 +129,8 @@ async def test_a_leave_stops_every_connection_of_the_user_from_following(
     memory_server: MemoryServer,
 ) -> None:
     ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
-    async with (
-        client(memory_server.url, token_for(ann)) as ws_ann,
-        client(memory_server.url, token_for(bob)) as phone,
-        client(memory_server.url, token_for(bob)) as laptop,
-    ):
-        host, on_phone, on_laptop = Player(ws_ann), Player(phone), Player(laptop)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+    async with players(memory_server.url, ann, bob, bob) as (host, on_phone, on_laptop):
+        room_id, code = await host.create_room()
         await on_phone.ask("join_room", code=code)
         await on_laptop.ask("get_room", room_id=room_id)
         listeners = memory_server.events.listeners[RoomId(uuid.UUID(room_id))]

@@ -25,6 +25,15 @@ def breaker(clock: ManualClock) -> CircuitBreaker:
     return CircuitBreaker(open_for_s=5.0, clock=clock)
 
 
+@pytest.fixture
+def in_trial(breaker: CircuitBreaker, clock: ManualClock) -> CircuitBreaker:
+    """A breaker that opened, waited out its 5 s and let this caller through as the trial."""
+    breaker.record_failure()
+    clock.now += 5.0
+    assert breaker.allow()
+    return breaker
+
+
 def test_a_new_breaker_lets_calls_through(breaker: CircuitBreaker) -> None:
     assert breaker.state is BreakerState.CLOSED
     assert breaker.allow()
@@ -54,28 +63,22 @@ def test_after_the_wait_exactly_one_trial_goes_through(
     assert not breaker.allow(), "a second caller must not join the trial"
 
 
-def test_a_successful_trial_closes_it(breaker: CircuitBreaker, clock: ManualClock) -> None:
-    breaker.record_failure()
-    clock.now += 5.0
-    assert breaker.allow()
-    breaker.record_success()
-    assert breaker.state is BreakerState.CLOSED
-    assert breaker.allow()
+def test_a_successful_trial_closes_it(in_trial: CircuitBreaker) -> None:
+    in_trial.record_success()
+    assert in_trial.state is BreakerState.CLOSED
+    assert in_trial.allow()
 
 
 def test_a_failed_trial_opens_it_for_a_whole_new_wait(
-    breaker: CircuitBreaker, clock: ManualClock
+    in_trial: CircuitBreaker, clock: ManualClock
 ) -> None:
-    breaker.record_failure()
-    clock.now += 5.0
-    assert breaker.allow()
-    breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN
+    in_trial.record_failure()
+    assert in_trial.state is BreakerState.OPEN
     clock.now += 4.9
-    assert not breaker.allow()
+    assert not in_trial.allow()
     clock.now += 0.1
-    assert breaker.allow()
-    assert breaker.opened == 2
+    assert in_trial.allow()
+    assert in_trial.opened == 2
 
 
 def test_a_late_success_does_not_close_a_breaker_opened_meanwhile(
@@ -93,16 +96,11 @@ def test_the_wait_must_be_positive() -> None:
         CircuitBreaker(open_for_s=0)
 
 
-def test_an_abandoned_trial_lets_the_next_caller_try_at_once(
-    breaker: CircuitBreaker, clock: ManualClock
-) -> None:
-    breaker.record_failure()
-    clock.now += 5.0
-    assert breaker.allow()
-    breaker.abandon_trial()
-    assert breaker.state is BreakerState.OPEN
-    assert breaker.allow(), "the wait had elapsed: the next caller is the new trial"
-    assert breaker.failures == 1
+def test_an_abandoned_trial_lets_the_next_caller_try_at_once(in_trial: CircuitBreaker) -> None:
+    in_trial.abandon_trial()
+    assert in_trial.state is BreakerState.OPEN
+    assert in_trial.allow(), "the wait had elapsed: the next caller is the new trial"
+    assert in_trial.failures == 1
 
 
 def test_abandoning_outside_a_trial_changes_nothing(breaker: CircuitBreaker) -> None:

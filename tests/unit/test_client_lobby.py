@@ -8,6 +8,7 @@ tests/integration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from rooms_client import (
+    CreateRoomOk,
     GameStarted,
     HostChanged,
     JoinRoomOk,
@@ -48,6 +50,17 @@ async def server() -> AsyncIterator[FakeServer]:
 
 def connect(server: FakeServer, token: str) -> Any:
     return RoomsClient.connect(server.url, token, policy=FAST)
+
+
+@contextlib.asynccontextmanager
+async def ann_hosts_bob(
+    server: FakeServer,
+) -> AsyncIterator[tuple[RoomsClient, RoomsClient, CreateRoomOk]]:
+    """Ann's client and Bob's, Bob seated in the default room Ann created."""
+    async with connect(server, "Ann") as ann, connect(server, "Bob") as bob:
+        room = await ann.create_room()
+        await bob.join_room(room.code)
+        yield ann, bob, room
 
 
 async def take(events: AsyncIterator[Item], count: int) -> list[Item]:
@@ -109,9 +122,7 @@ async def test_a_lobby_from_create_to_start_with_typed_replies(server: FakeServe
 
 
 async def test_kick_sends_the_seat_and_not_host_is_a_typed_error(server: FakeServer) -> None:
-    async with connect(server, "Ann") as ann, connect(server, "Bob") as bob:
-        room = await ann.create_room()
-        await bob.join_room(room.code)
+    async with ann_hosts_bob(server) as (ann, bob, room):
         with pytest.raises(ServerError) as refused:
             await bob.kick_player(room.room_id, 0)
         assert refused.value.code == ErrorCode.NOT_HOST
@@ -176,9 +187,7 @@ async def test_events_are_typed_and_carry_their_room(server: FakeServer) -> None
 
 
 async def test_host_succession_and_game_started_events(server: FakeServer) -> None:
-    async with connect(server, "Ann") as ann, connect(server, "Bob") as bob:
-        room = await ann.create_room()
-        await bob.join_room(room.code)
+    async with ann_hosts_bob(server) as (ann, bob, room):
         events = bob.events()
         await ann.leave_room(room.room_id)
         own_join, left, host = await take(events, 3)
@@ -203,9 +212,7 @@ async def test_a_gap_in_versions_fetches_the_room_first(server: FakeServer) -> N
 async def test_an_older_version_fetches_the_room_and_what_it_holds_is_skipped(
     server: FakeServer,
 ) -> None:
-    async with connect(server, "Ann") as ann, connect(server, "Bob") as bob:
-        room = await ann.create_room()
-        await bob.join_room(room.code)
+    async with ann_hosts_bob(server) as (ann, _, room):
         await ann.set_ready(room.room_id)  # version 2
         events = ann.events()
         assert [e.version for e in await take(events, 2)] == [1, 2]
@@ -252,9 +259,7 @@ async def test_unknown_and_malformed_frames_are_skipped_by_the_typed_iterator(
 
 
 async def test_after_a_reconnection_each_room_is_fetched_and_yielded(server: FakeServer) -> None:
-    async with connect(server, "Ann") as ann, connect(server, "Bob") as bob:
-        room = await ann.create_room()
-        await bob.join_room(room.code)
+    async with ann_hosts_bob(server) as (ann, bob, room):
         events = bob.events()
         assert isinstance((await take(events, 1))[0], PlayerJoined)
         await server.sockets[1].close(1012)  # Bob's socket
@@ -269,9 +274,7 @@ async def test_after_a_reconnection_each_room_is_fetched_and_yielded(server: Fak
 async def test_a_room_that_is_gone_is_no_longer_followed_after_a_reconnection(
     server: FakeServer,
 ) -> None:
-    async with connect(server, "Ann") as ann, connect(server, "Bob") as bob:
-        room = await ann.create_room()
-        await bob.join_room(room.code)
+    async with ann_hosts_bob(server) as (ann, _, room):
         await ann.kick_player(room.room_id, 1)
         await server.sockets[1].close(1012)
         await server.wait_frames(4)  # Bob's get_room on the new socket: not_in_room

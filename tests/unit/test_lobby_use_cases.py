@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,27 +19,30 @@ from rooms_adapters.memory import (
 )
 from rooms_domain import (
     CreateRoom,
+    GetRoom,
+    GetRoomCommand,
     IdempotencyKeyReused,
+    JoinRoom,
+    JoinRoomCommand,
+    KickPlayer,
+    KickPlayerCommand,
+    LeaveRoom,
+    LeaveRoomCommand,
     LiveStateFailure,
+    ReplyKind,
     RequestId,
     RequestKey,
     RoomId,
     RoomStatus,
     SecureCodeGenerator,
+    SetReady,
+    SetReadyCommand,
+    StartGame,
+    StartGameCommand,
     UserId,
     ValidationFailed,
 )
-from rooms_domain.commands import (
-    GetRoomCommand,
-    JoinRoomCommand,
-    KickPlayerCommand,
-    LeaveRoomCommand,
-    SetReadyCommand,
-    StartGameCommand,
-)
 from rooms_domain.errors import NotHost, NotInRoom, NotReady, RoomFull, RoomInGame, RoomNotFound
-from rooms_domain.replies import ReplyKind
-from rooms_domain.use_cases import GetRoom, JoinRoom, KickPlayer, LeaveRoom, SetReady, StartGame
 from tests.unit.harness import FixedClock, command, new_request_id
 
 
@@ -66,6 +70,14 @@ class Lobby:
 
     def stored(self, user: UserId, request_id: RequestId) -> Any:
         return self.db.idempotency.get(RequestKey(user, request_id))
+
+    async def refused_and_stored(
+        self, error: type[Exception], use_case: Callable[[Any], Awaitable[object]], cmd: Any
+    ) -> None:
+        """``use_case`` refuses ``cmd`` with ``error``, and keeps the refusal for replays."""
+        with pytest.raises(error):
+            await use_case(cmd)
+        assert self.stored(cmd.user_id, cmd.request_id).reply.kind is ReplyKind.REFUSAL
 
     def version(self, room_id: RoomId) -> int:
         return self.db.rooms[room_id].version
@@ -231,9 +243,7 @@ async def test_an_unknown_code_is_room_not_found_and_stored() -> None:
     bob = lobby.user("Bob")
     cmd = join(bob, "ZZZZZZ")
 
-    with pytest.raises(RoomNotFound):
-        await lobby.join(cmd)
-    assert lobby.stored(bob, cmd.request_id).reply.kind is ReplyKind.REFUSAL
+    await lobby.refused_and_stored(RoomNotFound, lobby.join, cmd)
 
 
 async def test_a_room_in_game_refuses_newcomers_but_not_its_players() -> None:
@@ -380,9 +390,7 @@ async def test_kicking_an_empty_seat_is_not_in_room_and_stored() -> None:
     room_id, _ = await lobby.room(host)
     cmd = on_room(KickPlayerCommand, host, room_id, seat_index=3)
 
-    with pytest.raises(NotInRoom):
-        await lobby.kick(cmd)
-    assert lobby.stored(host, cmd.request_id).reply.kind is ReplyKind.REFUSAL
+    await lobby.refused_and_stored(NotInRoom, lobby.kick, cmd)
 
 
 # --- start_game --------------------------------------------------------------------------

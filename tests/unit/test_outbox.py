@@ -33,6 +33,16 @@ def outbox(socket: FakeSocket, *, size: int = 4, send_timeout_s: float = 5.0) ->
     return Outbox(send=socket.send, close=socket.close, size=size, send_timeout_s=send_timeout_s)
 
 
+async def blocked_with_one_queued(socket: FakeSocket, written: str, queued: str) -> Outbox:
+    """An outbox writing ``written`` to a client that stopped reading, ``queued`` behind it."""
+    box = outbox(socket)
+    socket.gate.clear()
+    assert box.offer(written)
+    await socket.writing.wait()
+    assert box.offer(queued)
+    return box
+
+
 async def test_replies_and_offered_frames_go_out_in_the_order_they_came() -> None:
     socket = FakeSocket()
     box = outbox(socket, size=100)
@@ -87,11 +97,7 @@ async def test_a_frame_not_taken_within_the_send_timeout_is_a_slow_consumer() ->
 
 async def test_close_while_a_send_is_blocked_writes_the_rest_then_the_close_frame() -> None:
     socket = FakeSocket()
-    box = outbox(socket)
-    socket.gate.clear()
-    assert box.offer("first")
-    await socket.writing.wait()
-    assert box.offer("second")
+    box = await blocked_with_one_queued(socket, "first", "second")
     box.close(CloseCode.SERVICE_RESTART, flush=True)
     assert not box.offer("too late")  # nothing new once closing
     finishing = asyncio.create_task(box.finish())
@@ -118,11 +124,7 @@ async def test_close_while_a_send_stays_blocked_ends_within_the_bounds() -> None
 
 async def test_close_without_flush_drops_the_queue() -> None:
     socket = FakeSocket()
-    box = outbox(socket)
-    socket.gate.clear()
-    assert box.offer("being written")
-    await socket.writing.wait()
-    assert box.offer("dropped")
+    box = await blocked_with_one_queued(socket, "being written", "dropped")
     box.close(CloseCode.TOKEN_EXPIRED, flush=False)
     socket.gate.set()
     await box.finish()

@@ -13,7 +13,6 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self
 
 from hypothesis import HealthCheck, event, given, settings
@@ -28,6 +27,7 @@ from rooms_domain import (
     ScriptedCodeGenerator,
     UserId,
 )
+from tests.contracts.support import WrappedUnitOfWork
 from tests.unit.harness import command, make_harness, new_request_id
 
 USERS = 2
@@ -68,9 +68,9 @@ class _Yielding:
         return call
 
 
-class YieldingUnitOfWork:
+class YieldingUnitOfWork(WrappedUnitOfWork[MemoryUnitOfWork]):
     def __init__(self, inner: MemoryUnitOfWork, yields: int) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._yields = yields
         self.idempotency = _Yielding(inner.idempotency, self._pause)
         self.rooms = _Yielding(inner.rooms, self._pause)
@@ -81,20 +81,11 @@ class YieldingUnitOfWork:
 
     async def __aenter__(self) -> Self:
         await self._pause()
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
+        return await super().__aenter__()
 
     async def commit(self) -> None:
         await self._pause()
-        await self._inner.commit()
+        await super().commit()
 
 
 @dataclass

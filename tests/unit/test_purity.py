@@ -40,7 +40,8 @@ def _env(pythonpath: Path) -> dict[str, str]:
     return env
 
 
-def test_importing_the_domain_loads_no_framework_driver_or_container() -> None:
+def _modules_after_importing_the_domain() -> dict[str, list[str]]:
+    """What a fresh interpreter holds after ``import rooms_domain``: all, and the new ones."""
     probe = subprocess.run(
         [sys.executable, "-c", _PROBE],
         env=_env(ROOT / "src"),
@@ -48,7 +49,12 @@ def test_importing_the_domain_loads_no_framework_driver_or_container() -> None:
         text=True,
         check=True,
     )
-    modules = json.loads(probe.stdout)
+    modules: dict[str, list[str]] = json.loads(probe.stdout)
+    return modules
+
+
+def test_importing_the_domain_loads_no_framework_driver_or_container() -> None:
+    modules = _modules_after_importing_the_domain()
     loaded_roots = {name.partition(".")[0] for name in modules["all"]}
 
     assert "rooms_domain" in loaded_roots
@@ -56,14 +62,7 @@ def test_importing_the_domain_loads_no_framework_driver_or_container() -> None:
 
 
 def test_importing_the_domain_loads_only_the_standard_library() -> None:
-    probe = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        env=_env(ROOT / "src"),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    new_roots = {name.partition(".")[0] for name in json.loads(probe.stdout)["new"]}
+    new_roots = {name.partition(".")[0] for name in _modules_after_importing_the_domain()["new"]}
 
     assert new_roots - set(sys.stdlib_module_names) == {"rooms_domain"}
 

@@ -138,26 +138,12 @@ def _ws_channel() -> dict[str, Any]:
 
 def _operations() -> dict[str, Any]:
     return {
-        "createRoom": {
-            "action": "receive",
-            "title": "Create a private room",
-            "description": prose.CREATE_ROOM,
-            "channel": {"$ref": WS},
-            "messages": [{"$ref": f"{WS}/messages/createRoom"}],
-            "reply": {
-                "channel": {"$ref": WS},
-                "messages": [
-                    {"$ref": f"{WS}/messages/createRoomOk"},
-                    {"$ref": f"{WS}/messages/error"},
-                ],
-            },
-        },
-        "sendRoomEvent": {
-            "action": "send",
-            "title": "An event of a room the connection follows",
-            "channel": {"$ref": WS},
-            "messages": [{"$ref": f"{WS}/messages/roomEvent"}],
-        },
+        "createRoom": lobby.request_operation(
+            WS, "createRoom", "Create a private room", prose.CREATE_ROOM
+        ),
+        "sendRoomEvent": lobby.send_operation(
+            WS, "roomEvent", "An event of a room the connection follows"
+        ),
         **lobby.operations(WS),
     }
 

@@ -407,31 +407,42 @@ def messages(correlation: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def request_operation(ws: str, name: str, title: str, description: str = "") -> dict[str, Any]:
+    """A request the server receives on ``ws``: message ``name``, replied ``nameOk`` or error."""
+    described = {"description": description} if description else {}
+    return {
+        "action": "receive",
+        "title": title,
+        **described,
+        "channel": {"$ref": ws},
+        "messages": [{"$ref": f"{ws}/messages/{name}"}],
+        "reply": {
+            "channel": {"$ref": ws},
+            "messages": [
+                {"$ref": f"{ws}/messages/{name}Ok"},
+                {"$ref": f"{ws}/messages/error"},
+            ],
+        },
+    }
+
+
+def send_operation(ws: str, message: str, title: str) -> dict[str, Any]:
+    """A frame the server sends on ``ws`` unasked: message ``message``."""
+    return {
+        "action": "send",
+        "title": title,
+        "channel": {"$ref": ws},
+        "messages": [{"$ref": f"{ws}/messages/{message}"}],
+    }
+
+
 def operations(ws: str) -> dict[str, Any]:
     """One operation per request (receive, with its replies), one per event (send)."""
-    found: dict[str, Any] = {}
-    for r in REQUESTS:
-        found[r.name] = {
-            "action": "receive",
-            "title": r.title,
-            "channel": {"$ref": ws},
-            "messages": [{"$ref": f"{ws}/messages/{r.name}"}],
-            "reply": {
-                "channel": {"$ref": ws},
-                "messages": [
-                    {"$ref": f"{ws}/messages/{r.name}Ok"},
-                    {"$ref": f"{ws}/messages/error"},
-                ],
-            },
-        }
+    found = {r.name: request_operation(ws, r.name, r.title) for r in REQUESTS}
     for cls in event_classes():
         name = cls.__name__[0].lower() + cls.__name__[1:]
-        found["send" + cls.__name__] = {
-            "action": "send",
-            "title": f"{cls.type}: an event of a room the connection follows",
-            "channel": {"$ref": ws},
-            "messages": [{"$ref": f"{ws}/messages/{name}"}],
-        }
+        title = f"{cls.type}: an event of a room the connection follows"
+        found["send" + cls.__name__] = send_operation(ws, name, title)
     return found
 
 
