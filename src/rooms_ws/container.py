@@ -41,11 +41,14 @@ from rooms_adapters.postgres import (
 from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_events import RedisRoomEvents
 from rooms_adapters.redis_live_state import RedisLiveStateCache
+from rooms_adapters.redis_presence import RedisPresence
 from rooms_domain import CreateRoom, SecureCodeGenerator, SystemClock
 from rooms_domain.ports import LiveStateCache, UnitOfWorkFactory
+from rooms_domain.presence import Presence
 from rooms_ws.auth import TokenVerifier
 from rooms_ws.endpoint import Gateway
 from rooms_ws.origins import OriginPolicy
+from rooms_ws.presence import PresenceTracker, running
 from rooms_ws.rate_limit import KeyedBudget
 from rooms_ws.registry import ConnectionRegistry
 from rooms_ws.secret import jwt_secret
@@ -166,6 +169,26 @@ def _lobby(
     )
 
 
+def _presence_store(client: aioredis.Redis, settings: Settings) -> Presence:
+    return RedisPresence(
+        client,
+        timeout_s=settings.presence_timeout_seconds,
+        redis_timeout_s=settings.redis_timeout_s,
+        prefix=settings.presence_key_prefix,
+    )
+
+
+async def _presence(presence: Presence, settings: Settings) -> AsyncIterator[PresenceTracker]:
+    tracker = PresenceTracker(
+        presence,
+        SystemClock(),
+        timeout_s=settings.presence_timeout_seconds,
+        redis_timeout_s=settings.redis_timeout_s,
+    )
+    async for running_tracker in running(tracker):
+        yield running_tracker
+
+
 def _verifier(settings: Settings) -> TokenVerifier:
     return TokenVerifier(jwt_secret(settings), leeway_s=settings.jwt_leeway_seconds)
 
@@ -202,6 +225,9 @@ class Container(containers.DeclarativeContainer):
     )
 
     lobby = providers.Singleton(_lobby, uow_factory, live_state, settings)
+    presence_store = providers.Singleton(_presence_store, redis, settings)
+    # This instance's presence, beating while the app runs.
+    presence = providers.Resource(_presence, presence_store, settings)
 
     registry = providers.Singleton(
         ConnectionRegistry,
@@ -219,6 +245,7 @@ class Container(containers.DeclarativeContainer):
                 KeyedBudget, settings.provided.user_creates_per_minute
             ),
             lobby=lobby,
+            presence=presence,
         ),
         verifier=providers.Singleton(_verifier, settings),
         origins=providers.Singleton(OriginPolicy, settings.provided.effective_allowed_origins),

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
+from rooms_domain.use_cases.release_seats import Released
 from rooms_ws.errors import CloseCode
 from rooms_ws.metrics_adapters import AdapterCollector, AdapterSources
 from rooms_ws.metrics_listener import MetricsListener
@@ -51,6 +53,16 @@ LIVE_STATE_MISSES = Counter(
     "rooms_live_state_misses_total",
     "Rooms committed whose live view could not be written to Redis",
 )
+SEATS_RELEASED = Counter(
+    "rooms_seats_released_total", "Held seats this process released", ["reason"]
+)
+
+
+def count_released(released: Iterable[Released]) -> None:
+    """Count what a run of the held-seat release (ReleaseExpiredSeats) released."""
+    for one in released:
+        SEATS_RELEASED.labels(one.reason.value).inc()
+
 
 # Close codes worth a label of their own; a client may send any 1000-4999,
 # and label values must stay few.

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # WebSocket keepalive (lobby): a ping every interval, no pong within the
     # same interval and the connection is dropped.
     ping_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # Presence (lobby): a disconnected player's seat is held this long; a
+    # dead instance's users count as disconnected within the timeout.
+    seat_hold_seconds: float = Field(default=60.0, ge=1, le=86400)
+    presence_timeout_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     # --- internal tunables ------------------------------------------------
     max_code_draws: int = Field(default=8, ge=1, le=1000)
@@ -97,6 +101,10 @@ class Settings(BaseSettings):
     max_fragments: int = Field(default=128, ge=1, le=1_000_000)
     log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     log_format: str = Field(default="json", pattern=r"^(json|text)$")
+
+    # The prefix of the presence keys every room shares (two deployments, or
+    # test runs, on one Redis each pick their own).
+    presence_key_prefix: str = Field(default="presence", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     # --- followed rooms (lobby) -------------------------------------------
     # Rooms one connection follows at most; one more drops the least recently followed.
