@@ -32,7 +32,8 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from rooms_adapters.redis_errors import LiveStateUnavailable
+from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
+from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
 from rooms_adapters.redis_events import channel_name
 from rooms_adapters.redis_live_state import meta_key, seats_key
 from rooms_domain.model import RoomId, UserId
@@ -145,8 +146,12 @@ class RedisPresence:
         timeout_s: float,
         redis_timeout_s: float = 0.5,
         prefix: str = PREFIX,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._client = client
+        # Its own: while Redis is down, a follow costs no wait (the tracker
+        # retries at its next beat), and the cache's breaker is not spent.
+        self.breaker = breaker if breaker is not None else CircuitBreaker()
         self.instances_key = f"{prefix}:instances"
         self.held_key = f"{prefix}:held"
         self._prefix = prefix
@@ -264,15 +269,25 @@ class RedisPresence:
         ]
 
     async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+        if not self.breaker.allow():
+            raise LiveStateSkipped("presence: Redis skipped, circuit open after a recent failure")
         try:
             async with asyncio.timeout(self._redis_timeout_s):
-                return await call()
+                result = await call()
         except TimeoutError as exc:
+            self.breaker.record_failure()
             raise LiveStateUnavailable(
                 f"presence: Redis did not answer within {self._redis_timeout_s}s"
             ) from exc
         except (RedisError, OSError) as exc:
+            self.breaker.record_failure()
             raise LiveStateUnavailable(f"presence: Redis failed: {exc}") from exc
+        except asyncio.CancelledError:
+            if self.breaker.state is BreakerState.HALF_OPEN:
+                self.breaker.abandon_trial()
+            raise
+        self.breaker.record_success()
+        return result
 
 
 def _held(room_id: RoomId, user_id: UserId) -> str:

@@ -175,6 +175,7 @@ def _presence_store(client: aioredis.Redis, settings: Settings) -> Presence:
         timeout_s=settings.presence_timeout_seconds,
         redis_timeout_s=settings.redis_timeout_s,
         prefix=settings.presence_key_prefix,
+        breaker=CircuitBreaker(open_for_s=settings.redis_breaker_open_s),
     )
 
 
