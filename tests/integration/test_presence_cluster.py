@@ -36,9 +36,10 @@ PRESENCE_TIMEOUT_S = 2
 
 
 @pytest.fixture
-async def prefix(database_url: str, redis: aioredis.Redis) -> AsyncIterator[str]:
+async def prefix(database_url: str, redis: aioredis.Redis, servers: Servers) -> AsyncIterator[str]:
     prefix = f"presence-test-{uuid.uuid4().hex[:8]}"
     yield prefix
+    servers.stop_all()  # no beat after the clean-up
     keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
     for row in await fetch(database_url, "SELECT room_id FROM rooms"):
         parts = ("meta", "seats", "presence", "closed")
