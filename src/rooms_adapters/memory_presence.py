@@ -68,6 +68,12 @@ class MemoryPresence:
         self.held_since.setdefault(key, now_ms)
         return flipped
 
+    async def retire(self, instance: str, now_ms: int) -> None:
+        self._misbehave()
+        for room_id, user_id in [k for k, v in self.following.items() if instance in v]:
+            await self.disconnect(room_id, user_id, instance, now_ms)
+        self.beats.pop(instance, None)
+
     async def expire_instances(self, now_ms: int, limit: int) -> int:
         self._misbehave()
         dropped = 0

@@ -190,6 +190,12 @@ class RedisPresence:
         )
         return bool(flipped == 1)
 
+    async def retire(self, instance: str, now_ms: int) -> None:
+        # Normally nothing is left (every session unfollowed before): then one call.
+        while await self._expire(instance, 500, now_ms, threshold=now_ms + 1):
+            pass
+        await self._guarded(lambda: self._client.zrem(self.instances_key, instance))
+
     async def expire_instances(self, now_ms: int, limit: int) -> int:
         threshold = now_ms - self._dead_after_ms
         client: Any = self._client  # redis-py's stubs type replies loosely

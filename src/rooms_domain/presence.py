@@ -80,6 +80,11 @@ class Presence(Protocol):
         """
         ...
 
+    async def retire(self, instance: str, now_ms: int) -> None:
+        """``instance`` stops (a graceful shutdown): its entries dropped as by
+        :meth:`disconnect`, and the instance forgotten."""
+        ...
+
     async def expire_instances(self, now_ms: int, limit: int) -> int:
         """Drop up to ``limit`` entries of dead instances, each as :meth:`disconnect`; how many."""
         ...

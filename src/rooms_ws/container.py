@@ -45,6 +45,7 @@ from rooms_adapters.redis_presence import RedisPresence
 from rooms_domain import CreateRoom, SecureCodeGenerator, SystemClock
 from rooms_domain.ports import LiveStateCache, UnitOfWorkFactory
 from rooms_domain.presence import Presence
+from rooms_domain.use_cases.release_seats import ReleaseExpiredSeats
 from rooms_ws.auth import TokenVerifier
 from rooms_ws.endpoint import Gateway
 from rooms_ws.origins import OriginPolicy
@@ -229,6 +230,17 @@ class Container(containers.DeclarativeContainer):
     presence_store = providers.Singleton(_presence_store, redis, settings)
     # This instance's presence, beating while the app runs.
     presence = providers.Resource(_presence, presence_store, settings)
+    # The housekeeping round's held-seat step: call it, count what it released
+    # (rooms_ws.metrics.count_released).
+    release_expired_seats = providers.Singleton(
+        ReleaseExpiredSeats,
+        uow_factory=uow_factory,
+        live_state=live_state,
+        presence=presence_store,
+        clock=providers.Singleton(SystemClock),
+        hold_s=settings.provided.seat_hold_seconds,
+        live_state_timeout_s=settings.provided.live_state_backstop_s,
+    )
 
     registry = providers.Singleton(
         ConnectionRegistry,

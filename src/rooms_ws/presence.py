@@ -53,6 +53,7 @@ class PresenceTracker:
         self._locks: dict[Pair, asyncio.Lock] = {}
         self._dirty: set[Pair] = set()
         self._task: asyncio.Task[None] | None = None
+        self._failing = False  # the beat failed last time: log once per outage
         self.held_seats = 0  # as last seen, for the metrics
 
     @property
@@ -92,7 +93,9 @@ class PresenceTracker:
             self._dirty.discard(pair)
         except Exception as exc:
             self._dirty.add(pair)
-            logger.warning(
+            # During a known outage (the beat fails too) this is every follow.
+            log = logger.info if self._failing else logger.warning
+            log(
                 "presence not updated; retried at the next beat (%s)",
                 type(exc).__name__,
                 extra={"room_id": str(pair[0])},
@@ -110,8 +113,14 @@ class PresenceTracker:
                     # New, or counted dead meanwhile: say again all we follow.
                     self._dirty.update(self._counts)
         except Exception as exc:
-            logger.warning("presence beat failed (%s)", type(exc).__name__)
+            # Once per outage at warning: it repeats every beat until Redis is back.
+            log = logger.info if self._failing else logger.warning
+            log("presence beat failed (%s: %s)", type(exc).__name__, exc)
+            self._failing = True
             return
+        if self._failing:
+            logger.info("presence: Redis answers again")
+            self._failing = False
         for pair in list(self._dirty):
             await self._sync(pair)
         try:
@@ -134,10 +143,18 @@ class PresenceTracker:
                 logger.exception("presence tick failed")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        if self._task is None:
+            return
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+        try:
+            # Sessions are drained by now: normally just this instance forgotten.
+            async with asyncio.timeout(self._redis_timeout_s * 4):
+                await self.presence.retire(self.instance, self._clock.now_ms())
+        except Exception as exc:
+            # Others find it dead within the timeout anyway.
+            logger.info("presence not retired (%s)", type(exc).__name__)
 
 
 async def running(tracker: PresenceTracker) -> AsyncIterator[PresenceTracker]:

@@ -185,3 +185,17 @@ class PresenceContract:
         assert await presence.beat(name, T0 + 1000) is True
         assert await presence.beat(name, T0 + 1000 + DEAD) is False
         await presence.expire_instances(T0 + 10 * DEAD, 10)
+
+    async def test_a_retired_instance_disconnects_its_users_and_is_forgotten(
+        self, presence: Presence, live_state: LiveStateCache
+    ) -> None:
+        room_id, _, guest = await a_room(live_state)
+        name = f"i-{uuid.uuid4().hex[:6]}"
+        await presence.beat(name, T0)
+        await presence.connect(room_id, guest, name, T0)
+        await presence.retire(name, T0 + 1)
+        assert (await seat(live_state, room_id, 1))["connected"] is False
+        assert await presence.held(T0 + 1, 10) == [HeldSeat(room_id, guest, T0 + 1)]
+        assert await presence.beat(name, T0 + 2) is False  # forgotten: as new
+        await presence.retire(name, T0 + 3)
+        await presence.forget(room_id, guest)

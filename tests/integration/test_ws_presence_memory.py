@@ -9,6 +9,8 @@ import asyncio
 import json
 from typing import Any
 
+from rooms_domain.use_cases.release_seats import ReleaseExpiredSeats
+from rooms_ws.app import resolve
 from tests.integration.lobby_support import Player, request
 from tests.integration.memory_server import MemoryServer, StartMemoryServer
 from tests.integration.raw_ws import TEXT, close_code, frame, open_websocket
@@ -115,3 +117,22 @@ async def test_a_socket_that_answers_no_ping_is_closed_and_disconnected(
         await host.expect("player_reconnected")
         await host.expect("player_disconnected", within_s=20)
         assert await closing == 1011
+
+
+async def test_the_container_gives_the_housekeeping_round_its_release_step(
+    start_memory_server: StartMemoryServer,
+) -> None:
+    server = await start_memory_server(seat_hold_seconds=1)
+    ann, bob = server.add_user("Ann"), server.add_user("Bob")
+    release = await resolve(server.container.release_expired_seats)
+    assert isinstance(release, ReleaseExpiredSeats)
+    async with client(server.url, token_for(ann)) as ws_ann:
+        host = Player(ws_ann)
+        room_id, _ = await a_room(server, host, bob)
+        await host.expect("player_disconnected")
+        assert await release() == []  # held for less than the hold
+        await asyncio.sleep(1.1)
+        (released,) = await release()
+        assert (str(released.room_id), released.seat_index) == (room_id, 1)
+        (left,) = await host.expect("player_left")
+        assert left["payload"]["reason"] == "timeout"
