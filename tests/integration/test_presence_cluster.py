@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from rooms_adapters.embedded.redis import EmbeddedRedis
 from rooms_adapters.postgres import PoolSettings, PostgresUnitOfWorkFactory, create_pool
 from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_live_state import RedisLiveStateCache
@@ -163,3 +164,25 @@ async def test_a_killed_instances_player_is_disconnected_then_released_once(
         )
         assert rows[0]["user_id"] is None
         print(f"player_disconnected heard {heard_after_s:.1f} s after the SIGKILL")
+
+
+async def test_while_redis_is_down_the_snapshot_shows_only_the_requester_connected(
+    servers: Servers, database_url: str, fault_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    env = server_env(database_url, fault_redis.url, tmp_path / "data")
+    server = servers.start(env)
+    ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
+    async with (
+        client(server.url, token_for(ann)) as ws_ann,
+        client(server.url, token_for(bob)) as ws_bob,
+    ):
+        host, guest = Player(ws_ann), Player(ws_bob)
+        created = await host.ask("create_room", **create_room()["payload"])
+        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+        await guest.ask("join_room", code=code)
+        room = await host.ask("get_room", room_id=room_id)
+        assert [s["connected"] for s in room["payload"]["room"]["seats"]][:2] == [True, True]
+        fault_redis.stop()
+        room = await guest.ask("get_room", room_id=room_id)
+        assert room["type"] == "room"
+        assert [s["connected"] for s in room["payload"]["room"]["seats"]][:2] == [False, True]
