@@ -46,6 +46,7 @@ from rooms_domain import CreateRoom, SecureCodeGenerator, SystemClock
 from rooms_domain.ports import LiveStateCache, UnitOfWorkFactory
 from rooms_domain.presence import Presence
 from rooms_domain.use_cases.release_seats import ReleaseExpiredSeats
+from rooms_ws import metrics
 from rooms_ws.auth import TokenVerifier
 from rooms_ws.endpoint import Gateway
 from rooms_ws.origins import OriginPolicy
@@ -230,8 +231,7 @@ class Container(containers.DeclarativeContainer):
     presence_store = providers.Singleton(_presence_store, redis, settings)
     # This instance's presence, beating while the app runs.
     presence = providers.Resource(_presence, presence_store, settings)
-    # The housekeeping round's held-seat step: call it, count what it released
-    # (rooms_ws.metrics.count_released).
+    # The housekeeping round's held-seat step (each release counted in the metrics).
     release_expired_seats = providers.Singleton(
         ReleaseExpiredSeats,
         uow_factory=uow_factory,
@@ -240,6 +240,7 @@ class Container(containers.DeclarativeContainer):
         clock=providers.Singleton(SystemClock),
         hold_s=settings.provided.seat_hold_seconds,
         live_state_timeout_s=settings.provided.live_state_backstop_s,
+        on_released=providers.Object(metrics.seat_released),
     )
 
     registry = providers.Singleton(

@@ -61,7 +61,12 @@ SEATS_RELEASED = Counter(
 def count_released(released: Iterable[Released]) -> None:
     """Count what a run of the held-seat release (ReleaseExpiredSeats) released."""
     for one in released:
-        SEATS_RELEASED.labels(one.reason.value).inc()
+        seat_released(one)
+
+
+def seat_released(one: Released) -> None:
+    """ReleaseExpiredSeats' ``on_released``: one held seat released."""
+    SEATS_RELEASED.labels(one.reason.value).inc()
 
 
 # Close codes worth a label of their own; a client may send any 1000-4999,

@@ -11,6 +11,7 @@ from typing import Any
 
 from rooms_domain.use_cases.release_seats import ReleaseExpiredSeats
 from rooms_ws.app import resolve
+from rooms_ws.metrics import SEATS_RELEASED
 from tests.integration.lobby_support import Player, request
 from tests.integration.memory_server import MemoryServer, StartMemoryServer
 from tests.integration.raw_ws import TEXT, close_code, frame, open_websocket
@@ -132,7 +133,9 @@ async def test_the_container_gives_the_housekeeping_round_its_release_step(
         await host.expect("player_disconnected")
         assert await release() == []  # held for less than the hold
         await asyncio.sleep(1.1)
+        counted = SEATS_RELEASED.labels("timeout")._value.get()
         (released,) = await release()
+        assert SEATS_RELEASED.labels("timeout")._value.get() == counted + 1
         assert (str(released.room_id), released.seat_index) == (room_id, 1)
         (left,) = await host.expect("player_left")
         assert left["payload"]["reason"] == "timeout"

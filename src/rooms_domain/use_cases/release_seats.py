@@ -20,6 +20,7 @@ user's and does nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rooms_domain.errors import RoomInGame
@@ -54,6 +55,7 @@ class ReleaseExpiredSeats:
         hold_s: float,
         batch: int = 100,
         live_state_timeout_s: float = 0.5,
+        on_released: Callable[[Released], None] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._live_state = live_state
@@ -62,6 +64,7 @@ class ReleaseExpiredSeats:
         self._hold_ms = int(hold_s * 1000)
         self._batch = batch
         self._live_state_timeout_s = live_state_timeout_s
+        self._on_released = on_released  # metrics, say
 
     async def __call__(self) -> list[Released]:
         now = self._clock.now_ms()
@@ -84,6 +87,8 @@ class ReleaseExpiredSeats:
                 continue
             if one is not None:
                 released.append(one)
+                if self._on_released is not None:
+                    self._on_released(one)
         return released
 
     async def _release(self, held: HeldSeat, now: int) -> Released | None:
