@@ -244,7 +244,7 @@ class MemoryRoomRepository:
         }
         return SeatedRoom(room, names)
 
-    async def save(self, after: Room, completes: Completion) -> None:
+    async def save(self, after: Room, completes: Completion | None = None) -> None:
         self._db.check_available()
         if after.room_id not in self._uow._locked:
             raise RuntimeError(f"room {after.room_id} is not locked by this Unit of Work")
@@ -254,7 +254,8 @@ class MemoryRoomRepository:
         for seat in after.seats:
             if seat.user_id is not None and seat.user_id not in self._db.users:
                 raise ValueError(f"seat user {seat.user_id} is not a user (foreign key)")
-        self._uow.finish(completes)
+        if completes is not None:
+            self._uow.finish(completes)
         self._uow._rooms[after.room_id] = after
 
 

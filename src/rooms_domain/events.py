@@ -111,3 +111,17 @@ def event_message(event: LobbyEvent) -> str:
     return json.dumps(
         event_frame(event), separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerDisconnected(SeatEvent):
+    """Presence lost (docs/protocol.md, presence): no version bump, the room's version as is."""
+
+    type: ClassVar[str] = "player_disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerReconnected(SeatEvent):
+    """Presence back: no version bump."""
+
+    type: ClassVar[str] = "player_reconnected"

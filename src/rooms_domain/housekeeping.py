@@ -159,6 +159,7 @@ class TaskReport:
             "closed rooms": f"{self.done} deleted, {self.waiting} waiting for their retention",
             "idempotency rows": f"{self.done} deleted",
             "live views": f"{self.done} rebuilt of {self.examined} open or in-game rooms",
+            "held seats": f"{self.done} released after their hold",
         }.get(self.name, f"{self.done} done")
         return f"{self.name}: {what} ({self.batches} batches, {self.seconds:.2f} s)"
 
@@ -181,6 +182,8 @@ class SweepReport:
 
 
 Task = Callable[[SweepRound], Awaitable[TaskReport]]
+# One batch of expired held seats released; returns what it released.
+ReleaseHeldSeats = Callable[[], Awaitable[Sequence[object]]]
 
 
 @dataclass
@@ -201,6 +204,7 @@ class Housekeeping:
         live_state: LiveStateCache,
         clock: Clock,
         limits: SweepLimits | None = None,
+        release_held_seats: ReleaseHeldSeats | None = None,
     ) -> None:
         self._store = store
         self._closing = closing_times
@@ -216,6 +220,10 @@ class Housekeeping:
             ("idempotency rows", self.purge_idempotency),
             ("live views", self.repair),
         ]
+        if release_held_seats is not None:
+            # Its own Units of Work (each release a leave with reason timeout),
+            # but inside the round: one instance at a time, batch by batch.
+            self.tasks.append(("held seats", _held_seats(release_held_seats, self.limits)))
 
     async def run_round(self) -> SweepReport:
         """One round: every task, or nothing when another instance holds the sweep."""
@@ -303,6 +311,20 @@ class _Tally:
 
     def done_report(self) -> TaskReport:
         return TaskReport(self.name, self.done, self.batches, self.waiting, self.examined)
+
+
+def _held_seats(release: ReleaseHeldSeats, limits: SweepLimits) -> Task:
+    async def task(sweep: SweepRound) -> TaskReport:
+        report = _Tally("held seats")
+        for _ in range(limits.batches):
+            released = await release()
+            report.batches += 1
+            report.done += len(released)
+            if not released:
+                break
+        return report.done_report()
+
+    return task
 
 
 async def _reported(name: str, task: Task, sweep: SweepRound) -> TaskReport:

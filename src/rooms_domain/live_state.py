@@ -7,6 +7,7 @@ fields and cannot drift apart.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -72,6 +73,16 @@ class LiveRoomView:
             name: _kept_stay(text, stored.seats.get(name)) for name, text in self.seats.items()
         }
         return LiveRoomView(meta, seats)
+
+
+def connected_users(view: LiveRoomView) -> frozenset[UserId]:
+    """The seated users the view shows connected (``docs/protocol.md``, presence)."""
+    users = set()
+    for text in view.seats.values():
+        seat = json.loads(text)
+        if seat.get("connected") is True and "user_id" in seat:
+            users.add(UserId(uuid.UUID(seat["user_id"])))
+    return frozenset(users)
 
 
 def seat_field(index: int) -> str:

@@ -140,11 +140,13 @@ class RoomRepository(Protocol):
         """As :meth:`lock` without the lock: a read of the committed room."""
         ...
 
-    async def save(self, after: Room, completes: Completion) -> None:
+    async def save(self, after: Room, completes: Completion | None = None) -> None:
         """Write a locked room as it is after a change, and finish the request's key.
 
         One statement: the room's status and ``version`` (which must be one
         more than the stored one), the seats that differ, and the key's reply.
+        Without ``completes`` (a change no request made: a held seat's
+        release), the room alone.
         Raises RuntimeError, writing nothing, when the room is not locked by
         this Unit of Work at ``after.version - 1`` or the key is not held.
         """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from rooms_domain.model import Readiness, Room, SeatStatus, UserId
 
@@ -40,3 +41,13 @@ def snapshot(
             for seat in room.usable_seats
         ],
     }
+
+
+def with_connected(snap: dict[str, Any], connected: frozenset[UserId]) -> dict[str, Any]:
+    """A copy of a snapshot showing ``connected`` as the connected users."""
+    names = {str(user) for user in connected}
+    seats = [
+        {**seat, "connected": seat["user_id"] is not None and seat["user_id"] in names}
+        for seat in snap["seats"]
+    ]
+    return {**snap, "seats": seats}

@@ -47,6 +47,7 @@ async def _adapter_sources(container: Container) -> AdapterSources:
         live_state=await resolve(container.live_state),
         events=await resolve(container.room_events),
         uow_factory=await resolve(container.uow_factory),
+        presence=await resolve(container.presence),
     )
 
 

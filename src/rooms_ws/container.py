@@ -44,6 +44,7 @@ from rooms_adapters.redis_events import RedisRoomEvents
 from rooms_adapters.redis_housekeeping import RedisHousekeeping
 from rooms_adapters.redis_live_apply import tombstone_ttl_s
 from rooms_adapters.redis_live_state import RedisLiveStateCache
+from rooms_adapters.redis_presence import RedisPresence
 from rooms_domain import (
     CreateRoom,
     LiveStateCache,
@@ -52,9 +53,13 @@ from rooms_domain import (
     UnitOfWorkFactory,
 )
 from rooms_domain.housekeeping import Housekeeping, SweepLimits
+from rooms_domain.presence import Presence
+from rooms_domain.use_cases.release_seats import ReleaseExpiredSeats
+from rooms_ws import metrics
 from rooms_ws.auth import TokenVerifier
 from rooms_ws.endpoint import Gateway
 from rooms_ws.origins import OriginPolicy
+from rooms_ws.presence import PresenceTracker, running
 from rooms_ws.rate_limit import KeyedBudget
 from rooms_ws.registry import ConnectionRegistry
 from rooms_ws.secret import jwt_secret
@@ -175,12 +180,36 @@ def _lobby(
     )
 
 
+def _presence_store(client: aioredis.Redis, settings: Settings) -> Presence:
+    return RedisPresence(
+        client,
+        timeout_s=settings.presence_timeout_seconds,
+        redis_timeout_s=settings.redis_timeout_s,
+        prefix=settings.presence_key_prefix,
+        breaker=CircuitBreaker(open_for_s=settings.redis_breaker_open_s),
+    )
+
+
+async def _presence(presence: Presence, settings: Settings) -> AsyncIterator[PresenceTracker]:
+    tracker = PresenceTracker(
+        presence,
+        SystemClock(),
+        timeout_s=settings.presence_timeout_seconds,
+        redis_timeout_s=settings.redis_timeout_s,
+    )
+    async for running_tracker in running(tracker):
+        yield running_tracker
+
+
 def _verifier(settings: Settings) -> TokenVerifier:
     return TokenVerifier(jwt_secret(settings), leeway_s=settings.jwt_leeway_seconds)
 
 
 def _housekeeping(
-    uow_factory: UnitOfWorkFactory, live_state: LiveStateCache, settings: Settings
+    uow_factory: UnitOfWorkFactory,
+    live_state: LiveStateCache,
+    release_held_seats: ReleaseExpiredSeats,
+    settings: Settings,
 ) -> Housekeeping | None:
     """The sweep on PostgreSQL and Redis; None when the app runs on other stores (fakes).
 
@@ -211,6 +240,7 @@ def _housekeeping(
             closed_retention_ms=settings.closed_room_retention_seconds * 1000,
             idempotency_retention_ms=settings.idempotency_retention_seconds * 1000,
         ),
+        release_held_seats=release_held_seats,
     )
 
 
@@ -249,6 +279,20 @@ class Container(containers.DeclarativeContainer):
     )
 
     lobby = providers.Singleton(_lobby, uow_factory, live_state, settings)
+    presence_store = providers.Singleton(_presence_store, redis, settings)
+    # This instance's presence, beating while the app runs.
+    presence = providers.Resource(_presence, presence_store, settings)
+    # The housekeeping round's held-seat step (each release counted in the metrics).
+    release_expired_seats = providers.Singleton(
+        ReleaseExpiredSeats,
+        uow_factory=uow_factory,
+        live_state=live_state,
+        presence=presence_store,
+        clock=providers.Singleton(SystemClock),
+        hold_s=settings.provided.seat_hold_seconds,
+        live_state_timeout_s=settings.provided.live_state_backstop_s,
+        on_released=providers.Object(metrics.seat_released),
+    )
 
     registry = providers.Singleton(
         ConnectionRegistry,
@@ -266,6 +310,7 @@ class Container(containers.DeclarativeContainer):
                 KeyedBudget, settings.provided.user_creates_per_minute
             ),
             lobby=lobby,
+            presence=presence,
         ),
         verifier=providers.Singleton(_verifier, settings),
         origins=providers.Singleton(OriginPolicy, settings.provided.effective_allowed_origins),
@@ -273,4 +318,6 @@ class Container(containers.DeclarativeContainer):
         user_exists=user_exists,
     )
     # The sweep (rooms_ws.sweep runs it in serve's lifespan and `rooms sweep`).
-    housekeeping = providers.Singleton(_housekeeping, uow_factory, live_state, settings)
+    housekeeping = providers.Singleton(
+        _housekeeping, uow_factory, live_state, release_expired_seats, settings
+    )

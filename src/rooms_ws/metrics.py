@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
+from rooms_domain.use_cases.release_seats import Released
 from rooms_ws.errors import CloseCode
 from rooms_ws.metrics_adapters import AdapterCollector, AdapterSources
 from rooms_ws.metrics_listener import MetricsListener
@@ -61,6 +63,21 @@ LIVE_STATE_MISSES = Counter(
     "rooms_live_state_misses_total",
     "Rooms committed whose live view could not be written to Redis",
 )
+SEATS_RELEASED = Counter(
+    "rooms_seats_released_total", "Held seats this process released", ["reason"]
+)
+
+
+def count_released(released: Iterable[Released]) -> None:
+    """Count what a run of the held-seat release (ReleaseExpiredSeats) released."""
+    for one in released:
+        seat_released(one)
+
+
+def seat_released(one: Released) -> None:
+    """ReleaseExpiredSeats' ``on_released``: one held seat released."""
+    SEATS_RELEASED.labels(one.reason.value).inc()
+
 
 SWEEP_ROUNDS = Counter("rooms_sweep_rounds_total", "Sweep rounds, by outcome", ["outcome"])
 SWEEP_SECONDS = Histogram(

@@ -18,6 +18,8 @@ An adapter replaced by a fake (tests, other services) simply has no samples.
     rooms_room_events_dropped_total         messages a too-slow socket never got
     rooms_db_pool_connections{state}        pool connections idle / in use
     rooms_db_pool_max_connections           the pool's upper bound
+    rooms_presence_connected                (room, user) pairs this process's sockets follow
+    rooms_presence_held_seats               held seats over every instance, as of the last beat
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.postgres import PostgresUnitOfWorkFactory
 from rooms_adapters.redis_events import RedisRoomEvents
 from rooms_adapters.redis_live_state import RedisLiveStateCache
+from rooms_ws.presence import PresenceTracker
 
 if TYPE_CHECKING:
     from rooms_adapters.postgres.pool import Pool
@@ -45,14 +48,18 @@ class AdapterSources:
     breaker: CircuitBreaker | None = None
     events: RedisRoomEvents | None = None
     pool: Pool | None = None
+    presence: PresenceTracker | None = None
 
     @classmethod
-    def of(cls, *, live_state: Any, events: Any, uow_factory: Any) -> AdapterSources:
+    def of(
+        cls, *, live_state: Any, events: Any, uow_factory: Any, presence: Any = None
+    ) -> AdapterSources:
         """Pick the real adapters out of what the container resolved; fakes give nothing."""
         return cls(
             breaker=live_state.breaker if isinstance(live_state, RedisLiveStateCache) else None,
             events=events if isinstance(events, RedisRoomEvents) else None,
             pool=uow_factory.pool if isinstance(uow_factory, PostgresUnitOfWorkFactory) else None,
+            presence=presence if isinstance(presence, PresenceTracker) else None,
         )
 
 
@@ -70,6 +77,21 @@ class AdapterCollector:
             yield from _events(sources.events)
         if sources.pool is not None:
             yield from _pool(sources.pool)
+        if sources.presence is not None:
+            yield from _presence(sources.presence)
+
+
+def _presence(tracker: PresenceTracker) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "rooms_presence_connected",
+        "(room, user) pairs with a socket of this process following the room",
+        value=float(tracker.connected_users),
+    )
+    yield GaugeMetricFamily(
+        "rooms_presence_held_seats",
+        "Seats held for a disconnected player, over every instance (as of the last beat)",
+        value=float(tracker.held_seats),
+    )
 
 
 def _breaker(breaker: CircuitBreaker) -> Iterator[Metric]:

@@ -84,6 +84,7 @@ from rooms_ws.messages import (
     reply,
 )
 from rooms_ws.outbox import Outbox
+from rooms_ws.presence import PresenceTracker
 from rooms_ws.rate_limit import KeyedBudget, TokenBucket
 
 UseCase = TypeVar("UseCase", bound=LiveSteps)
@@ -153,6 +154,8 @@ class SessionServices:
     # Creates per user per minute, across all the user's sockets on this process.
     create_budget: KeyedBudget[UserId]
     lobby: LobbyServices
+    # Told of every room this connection starts or stops following (None: no presence).
+    presence: PresenceTracker | None = None
 
 
 # After its events, a change that ends this connection's following of a room
@@ -489,6 +492,10 @@ class Session:
                 extra={"room_id": str(room_id), "connection_id": self.id},
             )
             return
+        presence = self._services.presence
+        if presence is not None:
+            # Connected here (a reconnection publishes player_reconnected).
+            await presence.followed(room_id, self._identity.user_id)
         if len(followed) > self._limits.max_followed_rooms:
             # One room more than allowed: stop following the least recent.
             oldest = next(iter(followed))
@@ -531,6 +538,10 @@ class Session:
             await subscription.close()
         except Exception:
             logger.warning("unsubscribe failed", exc_info=True, extra={"room_id": str(room_id)})
+        presence = self._services.presence
+        if presence is not None:
+            # Possibly the user's last socket on the room: disconnected, seat held.
+            await presence.unfollowed(room_id, self._identity.user_id)
 
     # --- the socket, with starlette's exceptions translated for the outbox ------------
 

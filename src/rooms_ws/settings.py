@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
     closed_room_retention_seconds: int = Field(default=86400, ge=1, le=366 * 86400)
     idempotency_retention_seconds: int = Field(default=86400, ge=1, le=366 * 86400)
+    # Presence (lobby): a disconnected player's seat is held this long; a
+    # dead instance's users count as disconnected within the timeout.
+    seat_hold_seconds: float = Field(default=60.0, ge=1, le=86400)
+    presence_timeout_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     # --- internal tunables ------------------------------------------------
     max_code_draws: int = Field(default=8, ge=1, le=1000)
@@ -109,6 +113,10 @@ class Settings(BaseSettings):
     # bound on one round's work, whatever the backlog.
     sweep_batch_size: int = Field(default=1000, ge=1, le=100_000)
     sweep_batches_per_round: int = Field(default=10, ge=1, le=10_000)
+
+    # The prefix of the presence keys every room shares (two deployments, or
+    # test runs, on one Redis each pick their own).
+    presence_key_prefix: str = Field(default="presence", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     # --- followed rooms (lobby) -------------------------------------------
     # Rooms one connection follows at most; one more drops the least recently followed.

@@ -21,6 +21,7 @@ from rooms_adapters.memory import (
     MemoryRoomEvents,
     MemoryUnitOfWorkFactory,
 )
+from rooms_adapters.memory_presence import MemoryPresence
 from rooms_domain import (
     CreateRoom,
     CreateRoomCommand,
@@ -106,6 +107,9 @@ async def start_memory_server() -> AsyncIterator[StartMemoryServer]:
             live_state=cache,
             room_events=events,
             user_exists=user_exists,
+            presence_store=MemoryPresence(
+                cache, timeout_s=settings.presence_timeout_seconds, events=events
+            ),
         )
         if create_room_delay_s:
             container.create_room.override(

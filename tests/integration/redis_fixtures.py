@@ -57,9 +57,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             _warn_about_leftover_keys(url)
 
 
+# Shared by every server the session ran (their beats, the seats their
+# players left held when a test ended), not one test's: not a leak.
+_SHARED_PRESENCE_KEYS = ("presence:instances", "presence:held")
+
+
 def _warn_about_leftover_keys(url: str) -> None:
     # Only on the session's own server: on a shared one, keys may be anyone's.
     with redis.Redis.from_url(url, decode_responses=True) as client:
+        client.delete(*_SHARED_PRESENCE_KEYS)
         left = sorted(client.scan_iter(count=1000))
     if left:
         warnings.warn(f"tests left Redis keys behind: {left[:10]}", stacklevel=1)

@@ -340,6 +340,7 @@ async def test_rooms_sweep_does_nothing_while_another_instance_sweeps(
         "closed rooms",
         "idempotency rows",
         "live views",
+        "held seats",
     ]
 
 
@@ -363,6 +364,7 @@ async def test_rooms_sweep_with_redis_away_runs_what_it_can_and_fails_in_one_lin
     assert "idempotency rows: 0 deleted" in done.stdout  # PostgreSQL's task still ran
     (line,) = done.stderr.splitlines()
     assert line.startswith("rooms: sweep failed: live views: failed: LiveStateUnavailable")
+    assert "; held seats: failed: LiveStateUnavailable" in line
 
 
 # --- serve's loop -------------------------------------------------------------------

@@ -150,6 +150,15 @@ SELECT EXISTS (SELECT FROM room), EXISTS (SELECT FROM done)
 """
 
 
+# A change no request made (a held seat's release): no key to finish.
+_SAVE_ROOM_ONLY = (
+    _SAVE.split("), done AS (")[0]
+    + """)
+SELECT EXISTS (SELECT FROM room), true
+"""
+)
+
+
 class PostgresRoomRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -220,17 +229,19 @@ class PostgresRoomRepository:
         with translated(self._conn):
             return await settled(self._conn, key, fingerprint), None
 
-    async def save(self, after: Room, completes: Completion) -> None:
+    async def save(self, after: Room, completes: Completion | None = None) -> None:
         args = (
             after.room_id,
             after.status.value,
             after.version,
             [_seat_json(seat) for seat in after.seats],
-            *completion_args(completes),
         )
         with translated(self._conn):
             try:
-                row = await self._conn.fetchrow(_SAVE, *args)
+                if completes is None:
+                    row = await self._conn.fetchrow(_SAVE_ROOM_ONLY, *args)
+                else:
+                    row = await self._conn.fetchrow(_SAVE, *args, *completion_args(completes))
             except pg.ForeignKeyViolationError as exc:
                 raise UnknownUser(f"a user of room {after.room_id} does not exist") from exc
         if row is None or not row[0]:

@@ -8,7 +8,7 @@ from rooms_domain.commands import GetRoomCommand
 from rooms_domain.errors import RoomNotFound
 from rooms_domain.lobby_rules import admit
 from rooms_domain.snapshot import snapshot
-from rooms_domain.use_cases.lobby import NO_ROOM, LiveSteps, LobbyOutcome, seated_users
+from rooms_domain.use_cases.lobby import NO_ROOM, LiveSteps, LobbyOutcome
 
 
 class GetRoom(LiveSteps):
@@ -29,8 +29,10 @@ class GetRoom(LiveSteps):
         room = seated.room
         admit(room, room.seat_of(cmd.user_id))  # room_not_found (closed), then not_in_room
         names = seated.display_names
-        payload = {"room": snapshot(room, names, connected=seated_users(room))}
         written = await self._apply(room, names, ())
+        # After the repair: the view then has every seat, with its presence.
+        connected = await self._connected(room, cmd.user_id, written=written)
+        payload = {"room": snapshot(room, names, connected=connected)}
         return LobbyOutcome(
             payload, room.room_id, replayed=False, member=True, live_state_missed=not written
         )

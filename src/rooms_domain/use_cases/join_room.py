@@ -10,7 +10,7 @@ from rooms_domain.commands import JoinRoomCommand
 from rooms_domain.lobby_rules import Change
 from rooms_domain.model import Room, RoomCode, RoomId, UserId
 from rooms_domain.ports import RoomRepository
-from rooms_domain.snapshot import snapshot
+from rooms_domain.snapshot import snapshot, with_connected
 from rooms_domain.use_cases.lobby import ChangeRoom, LobbyOutcome, is_member, seated_users
 
 
@@ -38,6 +38,13 @@ class JoinRoom(ChangeRoom[JoinRoomCommand]):
             "version": room.version,
             "room": snapshot(room, names, connected=seated_users(room)),
         }
+
+    async def _fresh(
+        self, room: Room, cmd: JoinRoomCommand, payload: dict[str, Any], *, written: bool
+    ) -> dict[str, Any]:
+        # The snapshot's `connected` as presence has it now (docs/protocol.md).
+        connected = await self._connected(room, cmd.user_id, written=written)
+        return {**payload, "room": with_connected(payload["room"], connected)}
 
     async def _replayed(
         self, rooms: RoomRepository, cmd: JoinRoomCommand, payload: dict[str, Any]

@@ -15,6 +15,7 @@ validate (the command)  ->  one Unit of Work:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from rooms_domain.commands import LobbyCommand, RoomCommand
 from rooms_domain.errors import Refusal, RoomNotFound
 from rooms_domain.events import LobbyEvent
-from rooms_domain.live_state import LiveUpdate
+from rooms_domain.live_state import LiveUpdate, connected_users
 from rooms_domain.lobby_rules import Change
 from rooms_domain.model import Room, RoomCode, RoomId, RoomStatus, SeatStatus, UserId
 from rooms_domain.ports import (
@@ -66,8 +67,8 @@ def is_member(room: Room, user: UserId) -> bool:
 
 
 def seated_users(room: Room) -> frozenset[UserId]:
-    # Presence (who is connected) is the live view's, and not tracked yet:
-    # every seated user counts as connected.
+    # What a stored reply shows (it is replayed later, when presence may
+    # differ anyway); a fresh reply shows the live view's (_connected).
     return frozenset(
         s.user_id for s in room.seats if s.status is SeatStatus.OCCUPIED and s.user_id is not None
     )
@@ -99,6 +100,25 @@ class LiveSteps:
             timeout_s=self._live_state_timeout_s,
             logger=logger,
         )
+
+    async def _connected(
+        self, room: Room, requester: UserId, *, written: bool = True
+    ) -> frozenset[UserId]:
+        """Who the live view shows connected, the requester always (they are, now).
+
+        Without the view (Redis unreachable: the step before it failed, or
+        this read does), nobody else: presence lives there only. The failed
+        step was logged already; a failed read is not worth a second line.
+        """
+        view = None
+        if written:
+            try:
+                async with asyncio.timeout(self._live_state_timeout_s):
+                    view = await self._live_state.read(room.room_id)
+            except Exception:
+                logger.debug("live view not read for presence", exc_info=True)
+        others = connected_users(view) if view is not None else frozenset()
+        return others | {requester}
 
 
 class ChangeRoom(LiveSteps, Generic[C]):
@@ -141,6 +161,7 @@ class ChangeRoom(LiveSteps, Generic[C]):
         written = True
         if change.changed or self.REBUILDS_UNCHANGED:
             written = await self._apply(room, names, change.events)
+        payload = await self._fresh(room, cmd, payload, written=written)
         return LobbyOutcome(
             payload,
             room.room_id,
@@ -155,6 +176,12 @@ class ChangeRoom(LiveSteps, Generic[C]):
     ) -> LobbyOutcome:
         room_id = RoomId(uuid.UUID(str(payload["room_id"])))
         return LobbyOutcome(payload, room_id, replayed=True, member=False)
+
+    async def _fresh(
+        self, room: Room, cmd: C, payload: dict[str, Any], *, written: bool
+    ) -> dict[str, Any]:
+        """The reply as sent now (the stored one is ``payload``)."""
+        return payload
 
     def _room_of(self, cmd: C) -> RoomId | RoomCode:
         """How the request names its room."""

@@ -296,11 +296,16 @@ def _field_schema(hint: Any) -> dict[str, Any]:
 # When each event is published (docs/protocol.md §17).
 EVENT_AFTER: dict[str, str] = {
     "player_joined": "After a join_room that took a seat.",
-    "player_left": "After leave_room or kick_player (reason says which).",
+    "player_left": "After leave_room, kick_player, or a held seat that ran out (reason says"
+    " which).",
     "host_changed": "After the host's seat emptied: the lowest occupied seat is the new host.",
     "player_ready": "After a set_ready that changed the value.",
     "game_started": "After start_game.",
     "room_closed": "After the last occupied seat emptied; the room is gone.",
+    "player_disconnected": "The player's last socket following the room is gone (or its"
+    " instance died); the seat is held. No version bump.",
+    "player_reconnected": "A socket of a disconnected player follows the room again (join_room"
+    " or get_room). No version bump.",
 }
 
 

@@ -1,0 +1,142 @@
+"""In-memory Presence: the same contract as ``redis_presence`` (tests/contracts/presence.py).
+
+It flips ``connected`` in the views of a :class:`MemoryLiveStateCache` and
+publishes through it, so a use case test sees what Redis would hold.
+"""
+
+from __future__ import annotations
+
+import json
+
+from rooms_adapters.memory import MemoryLiveStateCache
+from rooms_domain.events import (
+    LobbyEvent,
+    PlayerDisconnected,
+    PlayerReconnected,
+    event_frame,
+    event_message,
+)
+from rooms_domain.live_state import LiveRoomView
+from rooms_domain.model import RoomId, UserId, compact_json
+from rooms_domain.ports import RoomEvents
+from rooms_domain.presence import HeldSeat, dead_after_ms
+
+
+class MemoryPresence:
+    def __init__(
+        self,
+        live_state: MemoryLiveStateCache,
+        *,
+        timeout_s: float,
+        events: RoomEvents | None = None,
+    ) -> None:
+        self._live_state = live_state
+        self._events = events
+        self._dead_after_ms = dead_after_ms(timeout_s)
+        self.beats: dict[str, int] = {}
+        # (room, user) -> the instances with a socket following it.
+        self.following: dict[tuple[RoomId, UserId], set[str]] = {}
+        self.held_since: dict[tuple[RoomId, UserId], int] = {}
+        self.fail_with: Exception | None = None
+
+    async def beat(self, instance: str, now_ms: int) -> bool:
+        self._misbehave()
+        last = self.beats.get(instance)
+        self.beats[instance] = now_ms
+        return last is not None and last >= now_ms - self._dead_after_ms
+
+    async def connect(self, room_id: RoomId, user_id: UserId, instance: str, now_ms: int) -> bool:
+        self._misbehave()
+        self.following.setdefault((room_id, user_id), set()).add(instance)
+        self.held_since.pop((room_id, user_id), None)
+        return await self._flip(room_id, user_id, connected=True) is True
+
+    async def disconnect(
+        self, room_id: RoomId, user_id: UserId, instance: str, now_ms: int
+    ) -> bool:
+        self._misbehave()
+        key = (room_id, user_id)
+        instances = self.following.get(key, set())
+        instances.discard(instance)
+        if not instances:
+            self.following.pop(key, None)
+        if any(self._alive(other, now_ms) for other in instances):
+            return False
+        flipped = await self._flip(room_id, user_id, connected=False)
+        if flipped is None:
+            return False  # not seated there
+        self.held_since.setdefault(key, now_ms)
+        return flipped
+
+    async def retire(self, instance: str, now_ms: int) -> None:
+        self._misbehave()
+        for room_id, user_id in [k for k, v in self.following.items() if instance in v]:
+            await self.disconnect(room_id, user_id, instance, now_ms)
+        self.beats.pop(instance, None)
+
+    async def expire_instances(self, now_ms: int, limit: int) -> int:
+        self._misbehave()
+        dropped = 0
+        for instance in [i for i in self.beats if not self._alive(i, now_ms)]:
+            for room_id, user_id in [k for k, v in self.following.items() if instance in v]:
+                if dropped >= limit:
+                    return dropped
+                await self.disconnect(room_id, user_id, instance, now_ms)
+                dropped += 1
+            del self.beats[instance]
+        return dropped
+
+    async def held(self, since_until_ms: int, limit: int) -> list[HeldSeat]:
+        self._misbehave()
+        due = sorted((since, key) for key, since in self.held_since.items())
+        return [HeldSeat(r, u, since) for since, (r, u) in due if since <= since_until_ms][:limit]
+
+    async def is_held(self, room_id: RoomId, user_id: UserId) -> bool:
+        self._misbehave()
+        return (room_id, user_id) in self.held_since
+
+    async def forget(self, room_id: RoomId, user_id: UserId) -> None:
+        self._misbehave()
+        self.held_since.pop((room_id, user_id), None)
+
+    async def postpone(self, room_id: RoomId, user_id: UserId, now_ms: int) -> None:
+        self._misbehave()
+        if (room_id, user_id) in self.held_since:
+            self.held_since[(room_id, user_id)] = now_ms
+
+    async def held_count(self) -> int:
+        self._misbehave()
+        return len(self.held_since)
+
+    def _alive(self, instance: str, now_ms: int) -> bool:
+        last = self.beats.get(instance)
+        return last is not None and last >= now_ms - self._dead_after_ms
+
+    async def _flip(self, room_id: RoomId, user_id: UserId, *, connected: bool) -> bool | None:
+        """Set the user's seat's ``connected``; whether it changed, None when not seated."""
+        view = self._live_state.views.get(room_id)
+        if view is None:
+            return None
+        for field, text in view.seats.items():
+            seat = json.loads(text)
+            if seat.get("user_id") != str(user_id):
+                continue
+            if seat.get("connected") is connected:
+                return False
+            seat["connected"] = connected
+            seats = {**view.seats, field: compact_json(seat)}
+            self._live_state.views[room_id] = LiveRoomView(view.meta, seats)
+            kind = PlayerReconnected if connected else PlayerDisconnected
+            index = int(field.removeprefix("seat:"))
+            await self._publish(room_id, kind(room_id, view.version, index, user_id))
+            return True
+        return None
+
+    async def _publish(self, room_id: RoomId, event: LobbyEvent) -> None:
+        self._live_state.published.append((room_id, event_frame(event)))
+        if self._events is not None:
+            await self._events.publish(room_id, event_message(event))
+
+    def _misbehave(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with

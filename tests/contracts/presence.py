@@ -1,0 +1,201 @@
+"""Contract of Presence (``rooms_domain.presence``), on a live view it flips.
+
+Times are given, not waited for: the adapter's presence timeout is
+``TIMEOUT_S``, so an instance silent for more than two thirds of it is dead.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from rooms_domain import LiveRoomView, LiveStateCache, RoomEvents, RoomId, UserId
+from rooms_domain.presence import HeldSeat, Presence
+from tests.contracts.room_events import Inbox
+from tests.contracts.support import eventually, new_room, random_code
+
+TIMEOUT_S = 3.0
+T0 = 1_764_000_000_000
+DEAD = 2_001  # ms of silence after which an instance of TIMEOUT_S is dead
+
+
+async def a_room(live_state: LiveStateCache) -> tuple[RoomId, UserId, UserId]:
+    """A room whose live view seats its host (seat 0) and a guest (seat 1), both connected."""
+    host, guest = UserId(uuid.uuid4()), UserId(uuid.uuid4())
+    room = new_room(host, random_code())
+    joined = room.join(guest).room
+    view = LiveRoomView.of(joined, {host: "Ann", guest: "Bob"}, now_ms=T0)
+    await live_state.room_created(room.room_id, view)
+    return room.room_id, host, guest
+
+
+async def seat(live_state: LiveStateCache, room_id: RoomId, index: int) -> dict[str, object]:
+    view = await live_state.read(room_id)
+    assert view is not None
+    parsed: dict[str, object] = json.loads(view.seats[f"seat:{index}"])
+    return parsed
+
+
+def frames(inbox: Inbox) -> list[dict[str, object]]:
+    return [json.loads(message) for message in inbox.messages]
+
+
+class PresenceContract:
+    """Needs the fixtures ``presence`` (timeout ``TIMEOUT_S``, over ``live_state``
+    and publishing on ``room_events``), ``live_state`` and ``room_events``."""
+
+    async def test_the_last_socket_gone_disconnects_and_holds_the_seat(
+        self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
+    ) -> None:
+        room_id, _, guest = await a_room(live_state)
+        inbox = Inbox()
+        await room_events.subscribe(room_id, inbox)
+        assert await presence.beat("a", T0) is False  # new
+        assert await presence.connect(room_id, guest, "a", T0) is False  # was connected
+        before = await seat(live_state, room_id, 1)
+        assert await presence.disconnect(room_id, guest, "a", T0 + 5) is True
+        after = await seat(live_state, room_id, 1)
+        assert after == {**before, "connected": False}
+        assert await presence.is_held(room_id, guest)
+        assert await presence.held(T0 + 5, 10) == [HeldSeat(room_id, guest, T0 + 5)]
+        expected = {
+            "type": "player_disconnected",
+            "request_id": None,
+            "payload": {"room_id": str(room_id), "version": 1, "seat_index": 1,
+                        "user_id": str(guest)},
+        }  # fmt: skip
+        await eventually(lambda: frames(inbox) == [expected])
+        await presence.forget(room_id, guest)
+
+    async def test_coming_back_reconnects_once(
+        self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
+    ) -> None:
+        room_id, host, _ = await a_room(live_state)
+        inbox = Inbox()
+        await room_events.subscribe(room_id, inbox)
+        await presence.beat("a", T0)
+        await presence.connect(room_id, host, "a", T0)
+        await presence.disconnect(room_id, host, "a", T0 + 1)
+        assert await presence.connect(room_id, host, "b", T0 + 2) is True
+        assert await presence.connect(room_id, host, "a", T0 + 3) is False
+        assert (await seat(live_state, room_id, 0))["connected"] is True
+        assert not await presence.is_held(room_id, host)
+        await eventually(lambda: len(inbox.messages) == 2)
+        assert [f["type"] for f in frames(inbox)] == ["player_disconnected", "player_reconnected"]
+        assert frames(inbox)[1]["payload"] == {
+            "room_id": str(room_id), "version": 1, "seat_index": 0, "user_id": str(host)
+        }  # fmt: skip
+        await presence.disconnect(room_id, host, "b", T0 + 4)
+        await presence.disconnect(room_id, host, "a", T0 + 4)
+        await presence.forget(room_id, host)
+
+    async def test_a_socket_on_another_live_instance_keeps_the_user_connected(
+        self, presence: Presence, live_state: LiveStateCache
+    ) -> None:
+        room_id, _, guest = await a_room(live_state)
+        await presence.beat("a", T0)
+        await presence.beat("b", T0)
+        await presence.connect(room_id, guest, "a", T0)
+        await presence.connect(room_id, guest, "b", T0)
+        assert await presence.disconnect(room_id, guest, "a", T0 + 1) is False
+        assert (await seat(live_state, room_id, 1))["connected"] is True
+        assert not await presence.is_held(room_id, guest)
+        assert await presence.disconnect(room_id, guest, "b", T0 + 2) is True
+        await presence.forget(room_id, guest)
+
+    async def test_a_dead_instance_does_not_keep_anyone_connected(
+        self, presence: Presence, live_state: LiveStateCache
+    ) -> None:
+        room_id, _, guest = await a_room(live_state)
+        await presence.beat("dead", T0)
+        await presence.beat("b", T0 + DEAD)
+        await presence.connect(room_id, guest, "dead", T0)
+        await presence.connect(room_id, guest, "b", T0)
+        assert await presence.disconnect(room_id, guest, "b", T0 + DEAD) is True
+        await presence.forget(room_id, guest)
+        assert await presence.expire_instances(T0 + DEAD, 100) >= 1
+
+    async def test_a_dead_instances_users_are_disconnected_by_whoever_checks(
+        self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
+    ) -> None:
+        room_id, host, guest = await a_room(live_state)
+        inbox = Inbox()
+        await room_events.subscribe(room_id, inbox)
+        dead = f"dead-{uuid.uuid4().hex[:6]}"
+        await presence.beat(dead, T0)
+        await presence.connect(room_id, guest, dead, T0)
+        await presence.connect(room_id, host, dead, T0)
+        await presence.beat("b", T0 + DEAD)
+        # Not yet dead: nothing dropped.
+        assert await presence.expire_instances(T0 + DEAD - 2, 100) == 0
+        assert (await seat(live_state, room_id, 1))["connected"] is True
+        # Two checks of one batch each: each entry dropped once.
+        assert await presence.expire_instances(T0 + DEAD, 1) == 1
+        assert await presence.expire_instances(T0 + DEAD, 1) == 1
+        assert await presence.expire_instances(T0 + DEAD, 1) == 0
+        assert (await seat(live_state, room_id, 0))["connected"] is False
+        assert (await seat(live_state, room_id, 1))["connected"] is False
+        held = await presence.held(T0 + DEAD, 10)
+        assert {(h.room_id, h.user_id) for h in held} >= {(room_id, host), (room_id, guest)}
+        await eventually(lambda: len(inbox.messages) == 2)
+        assert {f["type"] for f in frames(inbox)} == {"player_disconnected"}
+        # The dead instance beats again (it was only frozen): told so, it re-announces.
+        assert await presence.beat(dead, T0 + DEAD + 10) is False
+        await presence.forget(room_id, host)
+        await presence.forget(room_id, guest)
+
+    async def test_a_user_who_is_not_seated_is_not_held(
+        self, presence: Presence, live_state: LiveStateCache
+    ) -> None:
+        room_id, _, _ = await a_room(live_state)
+        stranger = UserId(uuid.uuid4())
+        await presence.beat("a", T0)
+        assert await presence.connect(room_id, stranger, "a", T0) is False
+        assert await presence.disconnect(room_id, stranger, "a", T0 + 1) is False
+        assert not await presence.is_held(room_id, stranger)
+
+    async def test_held_seats_in_order_up_to_a_limit_postponed_and_forgotten(
+        self, presence: Presence, live_state: LiveStateCache
+    ) -> None:
+        room_id, host, guest = await a_room(live_state)
+        await presence.beat("a", T0)
+        for user in (host, guest):
+            await presence.connect(room_id, user, "a", T0)
+        counted = await presence.held_count()
+        await presence.disconnect(room_id, guest, "a", T0 + 10)
+        await presence.disconnect(room_id, host, "a", T0 + 20)
+        assert await presence.held_count() == counted + 2
+        assert await presence.held(T0 + 9, 10) == []
+        assert await presence.held(T0 + 20, 1) == [HeldSeat(room_id, guest, T0 + 10)]
+        await presence.postpone(room_id, guest, T0 + 30)
+        assert await presence.held(T0 + 20, 10) == [HeldSeat(room_id, host, T0 + 20)]
+        # A second disconnect (another instance) keeps the first time.
+        await presence.disconnect(room_id, host, "a", T0 + 25)
+        assert await presence.held(T0 + 20, 10) == [HeldSeat(room_id, host, T0 + 20)]
+        await presence.forget(room_id, host)
+        await presence.forget(room_id, guest)
+        assert await presence.held_count() == counted
+        # Postponing a seat that is not held does not hold it.
+        await presence.postpone(room_id, host, T0 + 40)
+        assert not await presence.is_held(room_id, host)
+
+    async def test_beat_says_whether_the_instance_was_alive(self, presence: Presence) -> None:
+        name = f"i-{uuid.uuid4().hex[:6]}"
+        assert await presence.beat(name, T0) is False
+        assert await presence.beat(name, T0 + 1000) is True
+        assert await presence.beat(name, T0 + 1000 + DEAD) is False
+        await presence.expire_instances(T0 + 10 * DEAD, 10)
+
+    async def test_a_retired_instance_disconnects_its_users_and_is_forgotten(
+        self, presence: Presence, live_state: LiveStateCache
+    ) -> None:
+        room_id, _, guest = await a_room(live_state)
+        name = f"i-{uuid.uuid4().hex[:6]}"
+        await presence.beat(name, T0)
+        await presence.connect(room_id, guest, name, T0)
+        await presence.retire(name, T0 + 1)
+        assert (await seat(live_state, room_id, 1))["connected"] is False
+        assert await presence.held(T0 + 1, 10) == [HeldSeat(room_id, guest, T0 + 1)]
+        assert await presence.beat(name, T0 + 2) is False  # forgotten: as new
+        await presence.retire(name, T0 + 3)
+        await presence.forget(room_id, guest)
