@@ -58,6 +58,19 @@ async def ask(ws: ClientConnection, message: dict[str, Any] | str | bytes) -> di
     return await receive(ws)
 
 
+async def answer(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
+    """Send a request, return its reply: room events (request_id null) read past.
+
+    For a socket that follows rooms, whose events (its own player_reconnected,
+    say) may land before or after the reply.
+    """
+    await ws.send(json.dumps(message))
+    while True:
+        frame = await receive(ws)
+        if frame.get("request_id") is not None:
+            return frame
+
+
 async def receive(ws: ClientConnection) -> dict[str, Any]:
     raw = await asyncio.wait_for(ws.recv(), REPLY_TIMEOUT_S)
     value: dict[str, Any] = json.loads(raw)
