@@ -37,8 +37,8 @@ from tests.integration.ws_support import (
     client,
     close_code,
     create_room,
-    receive,
     refusal_status,
+    replayed_create,
     token_for,
 )
 
@@ -284,13 +284,7 @@ class TestCreateRoom:
     ) -> None:
         user = await make_user()
         request = create_room()
-        async with client(server.url, token_for(user)) as ws:
-            first = await ask(ws, request)
-        async with client(server.url, token_for(user)) as ws:
-            replayed = await ask(ws, request)
-            # The creator is back: its player_reconnected may come just before the reply.
-            if replayed["type"] == "player_reconnected":
-                replayed = await receive(ws)
+        async with replayed_create(server.url, user, request) as (ws, first, replayed):
             assert replayed == first
             # Omitted fields and their defaults are the same request.
             explicit = create_room(
