@@ -199,3 +199,7 @@ class ChangeRoomById(ChangeRoom[R]):
 
     def _room_of(self, cmd: R) -> RoomId | RoomCode:
         return cmd.room_id
+
+    def _reply(self, room: Room, cmd: R, names: Mapping[UserId, str]) -> dict[str, Any]:
+        """The reply of leave_room and start_game: the room and its version after."""
+        return {"room_id": str(room.room_id), "version": room.version}
