@@ -7,7 +7,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from benchmarks import options as cli_options
@@ -32,6 +32,14 @@ from benchmarks.tokens import sign_all
 
 def say(line: str = "") -> None:
     print(line, flush=True)
+
+
+def say_block(lines: Iterable[str]) -> None:
+    """A phase's report lines, a blank line either side."""
+    say()
+    for line in lines:
+        say(line)
+    say()
 
 
 def _users_needed(opts: cli_options.Options) -> int:
@@ -75,34 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = RunFigures()
         if "create" in opts.phases:
             every = figures.create = phase_create.run(bench, say)
-            say()
-            for line in report.create_lines(every, opts.duration_s, opts.rounds):
-                say(line)
-            say()
+            say_block(report.create_lines(every, opts.duration_s, opts.rounds))
         if "idle" in opts.phases:
             idle = figures.idle = phase_idle.run(bench, say)
-            say()
-            for line in report.idle_lines(idle):
-                say(line)
-            say()
+            say_block(report.idle_lines(idle))
         if "fanout" in opts.phases:
             fanout = phase_fanout.run(bench, say)
-            say()
-            for line in report.fanout_lines(fanout, opts.event_rate):
-                say(line)
-            say()
+            say_block(report.fanout_lines(fanout, opts.event_rate))
         if "lobby" in opts.phases:
             lobby = phase_lobby.run(bench, say)
-            say()
-            for line in report.lobby_lines(lobby, opts.duration_s):
-                say(line)
-            say()
+            say_block(report.lobby_lines(lobby, opts.duration_s))
         if "crowd" in opts.phases:
             crowd = figures.crowd = phase_crowd.run(bench, say)
-            say()
-            for line in report.crowd_lines(crowd):
-                say(line)
-            say()
+            say_block(report.crowd_lines(crowd))
         if "scale" in opts.phases:
             figures.scale = phase_scale.run(bench, say)
             say()

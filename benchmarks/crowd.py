@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from benchmarks import aio
 from benchmarks.lobby import EventKey, Member, RequestFailed
 from benchmarks.worker import mark
-from benchmarks.wsclient import Compression, close_all, open_many
+from benchmarks.wsclient import Compression, close_all, open_all
 
 WINDOWS = ("join_room", "set_ready", "leave_room")
 QUIET = "quiet"
@@ -72,10 +72,7 @@ def run_crowd(channel: Connection, plan: CrowdPlan) -> CrowdResult:
 
 
 async def _crowd(channel: Connection, plan: CrowdPlan) -> CrowdResult:
-    connections, failures = await open_many(plan.url, plan.tokens, plan.compression)
-    if failures:
-        await close_all(connections)
-        raise RuntimeError(f"connections refused: {dict(failures)}")
+    connections = await open_all(plan.url, plan.tokens, plan.compression)
     members = [Member(ws) for ws in connections]
     rooms = [members[i : i + plan.members] for i in range(0, len(members), plan.members)]
     result = CrowdResult(rooms=len(rooms))

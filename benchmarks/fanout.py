@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from benchmarks import aio
 from benchmarks.loadgen import REPLY_TIMEOUT_S, create_room_frame
 from benchmarks.worker import report
-from benchmarks.wsclient import Compression, close_all, open_many
+from benchmarks.wsclient import Compression, close_all, open_all
 
 EVENT_TYPE = "bench_event"
 STRAGGLER_WAIT_S = 5.0
@@ -75,10 +75,7 @@ def run_fanout(channel: Connection, plan: FanoutPlan) -> FanoutResult:
 
 
 async def _fanout(channel: Connection, plan: FanoutPlan) -> FanoutResult:
-    connections, failures = await open_many(plan.url, plan.tokens, plan.compression)
-    if failures:
-        await close_all(connections)
-        raise RuntimeError(f"connections refused: {dict(failures)}")
+    connections = await open_all(plan.url, plan.tokens, plan.compression)
     gate = asyncio.Semaphore(plan.parallel_creates)
 
     async def create(ws: ClientConnection) -> str:

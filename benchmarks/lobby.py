@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from benchmarks import aio
 from benchmarks.loadgen import REPLY_TIMEOUT_S
 from benchmarks.window import Window
-from benchmarks.wsclient import Compression, close_all, open_many
+from benchmarks.wsclient import Compression, close_all, open_all
 
 REQUEST_TYPES = ("create_room", "join_room", "set_ready", "start_game", "leave_room")
 STRAGGLER_WAIT_S = 2.0
@@ -132,10 +132,7 @@ def run_lobby(channel: Connection, plan: LobbyPlan) -> LobbyResult:
 
 
 async def _lobby(channel: Connection, plan: LobbyPlan) -> LobbyResult:
-    connections, failures = await open_many(plan.url, plan.tokens, plan.compression)
-    if failures:
-        await close_all(connections)
-        raise RuntimeError(f"connections refused: {dict(failures)}")
+    connections = await open_all(plan.url, plan.tokens, plan.compression)
     members = [Member(ws) for ws in connections]
     tally = Tally(Window.open(channel, plan.warmup_s, plan.duration_s))
     pairs = zip(members[::2], members[1::2], strict=True)

@@ -58,5 +58,16 @@ async def open_many(
     return [c for c in opened if c is not None], failures
 
 
+async def open_all(
+    url: str, tokens: Sequence[str], compression: Compression
+) -> list[ClientConnection]:
+    """``open_many``, for a phase that needs every connection: any refused, none stays open."""
+    connections, failures = await open_many(url, tokens, compression)
+    if failures:
+        await close_all(connections)
+        raise RuntimeError(f"connections refused: {dict(failures)}")
+    return connections
+
+
 async def close_all(connections: Sequence[ClientConnection]) -> None:
     await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)

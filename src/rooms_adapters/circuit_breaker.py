@@ -15,6 +15,7 @@ can move time without sleeping.
 from __future__ import annotations
 
 import enum
+import logging
 import time
 from collections.abc import Callable
 
@@ -80,3 +81,12 @@ class CircuitBreaker:
             self.opened += 1
         self._state = BreakerState.OPEN
         self._opened_at = self._clock()
+
+    def record_failure_logged(self, logger: logging.Logger, message: str, reason: str) -> None:
+        """``record_failure``, and ``message`` (formatted with ``reason`` and ``open_for_s``)
+        logged once per opening: a warning when the circuit was closed, info after that.
+        So at most once per ``open_for_s`` while the dependency is down, not once per call."""
+        was = self._state
+        self.record_failure()
+        log = logger.warning if was is BreakerState.CLOSED else logger.info
+        log(message, reason, self.open_for_s)

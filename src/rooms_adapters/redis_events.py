@@ -185,15 +185,8 @@ class RedisRoomEvents:
         self.breaker.record_success()
 
     def _failed(self, reason: str) -> None:
-        was = self.breaker.state
-        self.breaker.record_failure()
-        # Once per opening, not once per call (see redis_live_state).
-        log = logger.warning if was is BreakerState.CLOSED else logger.info
-        log(
-            "room events: Redis failing (%s); not waiting on it for %.1fs",
-            reason,
-            self.breaker.open_for_s,
-        )
+        message = "room events: Redis failing (%s); not waiting on it for %.1fs"
+        self.breaker.record_failure_logged(logger, message, reason)
 
     def _deliver(self, channel: str, payload: bytes) -> None:
         try:

@@ -197,16 +197,9 @@ class RedisLiveStateCache:
         return result
 
     def _failed(self, reason: str) -> None:
-        was = self.breaker.state
-        self.breaker.record_failure()
-        # Once per opening (so at most once per open_for_s while Redis is
-        # down), not once per request: the use case logs each room anyway.
-        log = logger.warning if was is BreakerState.CLOSED else logger.info
-        log(
-            "live state: Redis failing (%s); skipping it for %.1fs",
-            reason,
-            self.breaker.open_for_s,
-        )
+        # Logged once per opening, not once per request: the use case logs each room anyway.
+        message = "live state: Redis failing (%s); skipping it for %.1fs"
+        self.breaker.record_failure_logged(logger, message, reason)
 
 
 # At most this many connections stay checked out for room_created (fewer

@@ -202,22 +202,22 @@ async def _with_connection(dsn: str, action: str) -> list[str]:
 
 
 def _db_init(args: argparse.Namespace, settings: Settings) -> int:
-    with _database(settings) as dsn:
-        differences = asyncio.run(_with_connection(dsn, "init"))
-    if differences:
-        _print_differences("the schema was applied, but the database still differs", differences)
-        return 1
-    print("schema applied")
-    return 0
+    differs = "the schema was applied, but the database still differs"
+    return _db_report(settings, "init", differs, "schema applied")
 
 
 def _db_check(args: argparse.Namespace, settings: Settings) -> int:
+    differs = "the database does not match what rooms needs"
+    return _db_report(settings, "check", differs, "schema matches")
+
+
+def _db_report(settings: Settings, action: str, differs: str, matches: str) -> int:
     with _database(settings) as dsn:
-        differences = asyncio.run(_with_connection(dsn, "check"))
+        differences = asyncio.run(_with_connection(dsn, action))
     if differences:
-        _print_differences("the database does not match what rooms needs", differences)
+        _print_differences(differs, differences)
         return 1
-    print("schema matches")
+    print(matches)
     return 0
 
 

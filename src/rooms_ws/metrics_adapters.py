@@ -95,20 +95,26 @@ def _presence(tracker: PresenceTracker) -> Iterator[Metric]:
 
 
 def _breaker(breaker: CircuitBreaker) -> Iterator[Metric]:
-    yield CounterMetricFamily(
-        "rooms_redis_cache_failures",
-        "Live-state writes to Redis that failed or timed out",
-        value=breaker.failures,
-    )
-    yield CounterMetricFamily(
-        "rooms_redis_cache_skipped",
-        "Live-state writes not tried because the Redis circuit breaker was open",
-        value=breaker.rejected,
-    )
-    yield CounterMetricFamily(
-        "rooms_redis_breaker_opened", "Times the Redis circuit breaker opened", value=breaker.opened
+    yield from _counters(
+        (
+            "rooms_redis_cache_failures",
+            "Live-state writes to Redis that failed or timed out",
+            breaker.failures,
+        ),
+        (
+            "rooms_redis_cache_skipped",
+            "Live-state writes not tried because the Redis circuit breaker was open",
+            breaker.rejected,
+        ),
+        ("rooms_redis_breaker_opened", "Times the Redis circuit breaker opened", breaker.opened),
     )
     yield _state("rooms_redis_breaker_state", "the live-state cache's Redis", breaker)
+
+
+def _counters(*rows: tuple[str, str, float]) -> Iterator[Metric]:
+    """One counter per (name, help, value) row, in order."""
+    for name, documentation, value in rows:
+        yield CounterMetricFamily(name, documentation, value=value)
 
 
 def _state(name: str, of: str, breaker: CircuitBreaker) -> Metric:
@@ -144,13 +150,13 @@ def _events(events: RedisRoomEvents) -> Iterator[Metric]:
         "Rooms with at least one listening socket in this process",
         value=events.channels,
     )
-    yield CounterMetricFamily(
-        "rooms_room_events_delivered", "Room events handed to sockets", value=stats.delivered
-    )
-    yield CounterMetricFamily(
-        "rooms_room_events_dropped",
-        "Room events a closing socket refused (a too-slow one is closed with 4009)",
-        value=stats.dropped,
+    yield from _counters(
+        ("rooms_room_events_delivered", "Room events handed to sockets", stats.delivered),
+        (
+            "rooms_room_events_dropped",
+            "Room events a closing socket refused (a too-slow one is closed with 4009)",
+            stats.dropped,
+        ),
     )
 
 

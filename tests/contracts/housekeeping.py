@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
+
+import pytest
 
 from rooms_domain import (
     Completion,
@@ -17,10 +19,10 @@ from rooms_domain import (
     LiveStateCache,
     RequestKey,
     Room,
-    RoomCode,
     RoomId,
     RoomSettings,
     RoomStatus,
+    ScriptedCodeGenerator,
     StoredReply,
     SystemClock,
     UnitOfWorkFactory,
@@ -37,6 +39,8 @@ from rooms_domain.housekeeping import (
 from tests.contracts.support import MakeUser, new_request_id, new_room, random_code
 
 DAY_MS = 86_400_000
+
+MakeSweep = Callable[[SweepLimits], Housekeeping]
 
 
 async def add_rooms(
@@ -62,34 +66,45 @@ async def finished_key(uow_factory: UnitOfWorkFactory, user: UserId) -> RequestK
     return key
 
 
-class FixedCodes:
-    """Draws the given codes in order, then repeats the last one."""
-
-    def __init__(self, codes: list[str]) -> None:
-        self._codes: Iterator[str] = iter(codes)
-        self._last = codes[-1]
-
-    def next_code(self) -> RoomCode:
-        self._last = next(self._codes, self._last)
-        return RoomCode(self._last)
+async def assert_one_round_at_a_time(one: SweepStore, other: SweepStore) -> None:
+    """While ``one`` holds its round, ``other`` gets none; once it ends, ``other`` gets one."""
+    async with one.round() as acting:
+        assert acting is not None
+        async with other.round() as refused:
+            assert refused is None
+    async with other.round() as now_free:
+        assert now_free is not None
 
 
 class HousekeepingContract:
     """Needs fixtures ``uow_factory``, ``make_user``, ``sweep_store``, ``closing_times``,
     ``view_versions`` and ``live_state`` (the cache ``view_versions`` reads)."""
 
+    @pytest.fixture
+    async def owner(self, make_user: MakeUser) -> UserId:
+        return await make_user("Ann")
+
+    @pytest.fixture
+    def make_sweep(
+        self,
+        sweep_store: SweepStore,
+        closing_times: ClosingTimes,
+        view_versions: ViewVersions,
+        live_state: LiveStateCache,
+    ) -> MakeSweep:
+        def make(limits: SweepLimits) -> Housekeeping:
+            return Housekeeping(
+                sweep_store, closing_times, view_versions, live_state, SystemClock(), limits
+            )
+
+        return make
+
     async def test_one_round_at_a_time(self, sweep_store: SweepStore) -> None:
-        async with sweep_store.round() as first:
-            assert first is not None
-            async with sweep_store.round() as second:
-                assert second is None
-        async with sweep_store.round() as again:
-            assert again is not None
+        await assert_one_round_at_a_time(sweep_store, sweep_store)
 
     async def test_closed_rooms_come_in_bounded_slices_to_the_end(
-        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser, sweep_store: SweepStore
+        self, uow_factory: UnitOfWorkFactory, owner: UserId, sweep_store: SweepStore
     ) -> None:
-        owner = await make_user("Ann")
         o, c, g = RoomStatus.OPEN, RoomStatus.CLOSED, RoomStatus.IN_GAME
         rooms = await add_rooms(uow_factory, owner, [c, o, c, g, c])
         seen: list[RoomId] = []
@@ -109,9 +124,8 @@ class HousekeepingContract:
         assert slices == 3
 
     async def test_deleting_takes_only_closed_rooms_and_frees_their_codes(
-        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser, sweep_store: SweepStore
+        self, uow_factory: UnitOfWorkFactory, owner: UserId, sweep_store: SweepStore
     ) -> None:
-        owner = await make_user("Ann")
         closed, open_ = await add_rooms(uow_factory, owner, [RoomStatus.CLOSED, RoomStatus.OPEN])
         async with sweep_store.round() as sweep:
             assert sweep is not None
@@ -123,9 +137,8 @@ class HousekeepingContract:
             assert await uow.rooms.get(open_.room_id) == open_
 
     async def test_live_rooms_are_the_open_and_in_game_ones_with_their_names(
-        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser, sweep_store: SweepStore
+        self, uow_factory: UnitOfWorkFactory, owner: UserId, sweep_store: SweepStore
     ) -> None:
-        owner = await make_user("Ann")
         o, c, g = RoomStatus.OPEN, RoomStatus.CLOSED, RoomStatus.IN_GAME
         rooms = await add_rooms(uow_factory, owner, [o, c, g])
         async with sweep_store.round() as sweep:
@@ -182,9 +195,8 @@ class HousekeepingContract:
         assert (deleted, slices) == (5, 3)
 
     async def test_rooms_are_counted_by_status(
-        self, uow_factory: UnitOfWorkFactory, make_user: MakeUser, sweep_store: SweepStore
+        self, uow_factory: UnitOfWorkFactory, owner: UserId, sweep_store: SweepStore
     ) -> None:
-        owner = await make_user("Ann")
         o, c = RoomStatus.OPEN, RoomStatus.CLOSED
         await add_rooms(uow_factory, owner, [o, c, c])
         async with sweep_store.round() as sweep:
@@ -202,9 +214,8 @@ class HousekeepingContract:
         assert await closing_times.due([room_id], DAY_MS) == []
 
     async def test_view_versions_are_read_in_one_call(
-        self, live_state: LiveStateCache, view_versions: ViewVersions, make_user: MakeUser
+        self, live_state: LiveStateCache, view_versions: ViewVersions, owner: UserId
     ) -> None:
-        owner = await make_user("Ann")
         room, other = new_room(owner, random_code()), new_room(owner, random_code())
         view = LiveRoomView.of_new_room(room, host_display_name="Ann", created_at_ms=1)
         await live_state.room_created(room.room_id, view)
@@ -213,18 +224,13 @@ class HousekeepingContract:
     async def test_a_round_deletes_closed_rooms_then_their_codes_are_drawn_again(
         self,
         uow_factory: UnitOfWorkFactory,
-        make_user: MakeUser,
-        sweep_store: SweepStore,
-        closing_times: ClosingTimes,
-        view_versions: ViewVersions,
+        owner: UserId,
+        make_sweep: MakeSweep,
         live_state: LiveStateCache,
     ) -> None:
-        owner = await make_user("Ann")
         rooms = await add_rooms(uow_factory, owner, [RoomStatus.CLOSED] * 5)
         limits = SweepLimits(batch_size=2, batches=2, closed_retention_ms=0)
-        sweep = Housekeeping(
-            sweep_store, closing_times, view_versions, live_state, SystemClock(), limits
-        )
+        sweep = make_sweep(limits)
         first = await sweep.run_round()
         assert first.acted and not first.failed
         closed = first.tasks[0]
@@ -234,7 +240,7 @@ class HousekeepingContract:
         assert second.tasks[0].done == 1
         create = CreateRoom(
             uow_factory=uow_factory,
-            codes=FixedCodes([str(rooms[0].code)]),
+            codes=ScriptedCodeGenerator([str(rooms[0].code)]),
             live_state=live_state,
             clock=SystemClock(),
         )
@@ -244,19 +250,10 @@ class HousekeepingContract:
         assert made.code == rooms[0].code
 
     async def test_a_round_keeps_closed_rooms_until_their_retention(
-        self,
-        uow_factory: UnitOfWorkFactory,
-        make_user: MakeUser,
-        sweep_store: SweepStore,
-        closing_times: ClosingTimes,
-        view_versions: ViewVersions,
-        live_state: LiveStateCache,
+        self, uow_factory: UnitOfWorkFactory, owner: UserId, make_sweep: MakeSweep
     ) -> None:
-        owner = await make_user("Ann")
         (room,) = await add_rooms(uow_factory, owner, [RoomStatus.CLOSED])
-        sweep = Housekeeping(
-            sweep_store, closing_times, view_versions, live_state, SystemClock(), SweepLimits()
-        )
+        sweep = make_sweep(SweepLimits())
         report = await sweep.run_round()
         assert (report.tasks[0].done, report.tasks[0].waiting) == (0, 1)
         async with uow_factory() as uow:
@@ -265,21 +262,16 @@ class HousekeepingContract:
     async def test_a_round_rebuilds_missing_and_stale_views_only(
         self,
         uow_factory: UnitOfWorkFactory,
-        make_user: MakeUser,
-        sweep_store: SweepStore,
-        closing_times: ClosingTimes,
-        view_versions: ViewVersions,
+        owner: UserId,
+        make_sweep: MakeSweep,
         live_state: LiveStateCache,
     ) -> None:
-        owner = await make_user("Ann")
         missing, stale, current = await add_rooms(uow_factory, owner, [RoomStatus.OPEN] * 3, 2)
         older = dataclasses.replace(stale, version=1)
         for room in (older, current):
             view = LiveRoomView.of_new_room(room, host_display_name="Ann", created_at_ms=1)
             await live_state.room_created(room.room_id, view)
-        sweep = Housekeeping(
-            sweep_store, closing_times, view_versions, live_state, SystemClock(), SweepLimits()
-        )
+        sweep = make_sweep(SweepLimits())
         report = await sweep.run_round()
         views = report.tasks[2]
         assert (views.name, views.done, views.examined) == ("live views", 2, 3)

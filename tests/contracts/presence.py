@@ -36,6 +36,26 @@ async def seat(live_state: LiveStateCache, room_id: RoomId, index: int) -> dict[
     return parsed
 
 
+async def a_followed_room(
+    live_state: LiveStateCache, room_events: RoomEvents
+) -> tuple[RoomId, UserId, UserId, Inbox]:
+    """``a_room``, and an inbox that hears its events."""
+    room_id, host, guest = await a_room(live_state)
+    inbox = Inbox()
+    await room_events.subscribe(room_id, inbox)
+    return room_id, host, guest, inbox
+
+
+async def connect_on(
+    presence: Presence, room_id: RoomId, user: UserId, beats: dict[str, int]
+) -> None:
+    """Each instance beats at its time, then ``user`` connects on every one at ``T0``."""
+    for instance, at_ms in beats.items():
+        await presence.beat(instance, at_ms)
+    for instance in beats:
+        await presence.connect(room_id, user, instance, T0)
+
+
 def frames(inbox: Inbox) -> list[dict[str, object]]:
     return [json.loads(message) for message in inbox.messages]
 
@@ -47,9 +67,7 @@ class PresenceContract:
     async def test_the_last_socket_gone_disconnects_and_holds_the_seat(
         self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
     ) -> None:
-        room_id, _, guest = await a_room(live_state)
-        inbox = Inbox()
-        await room_events.subscribe(room_id, inbox)
+        room_id, _, guest, inbox = await a_followed_room(live_state, room_events)
         assert await presence.beat("a", T0) is False  # new
         assert await presence.connect(room_id, guest, "a", T0) is False  # was connected
         before = await seat(live_state, room_id, 1)
@@ -70,9 +88,7 @@ class PresenceContract:
     async def test_coming_back_reconnects_once(
         self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
     ) -> None:
-        room_id, host, _ = await a_room(live_state)
-        inbox = Inbox()
-        await room_events.subscribe(room_id, inbox)
+        room_id, host, _, inbox = await a_followed_room(live_state, room_events)
         await presence.beat("a", T0)
         await presence.connect(room_id, host, "a", T0)
         await presence.disconnect(room_id, host, "a", T0 + 1)
@@ -93,10 +109,7 @@ class PresenceContract:
         self, presence: Presence, live_state: LiveStateCache
     ) -> None:
         room_id, _, guest = await a_room(live_state)
-        await presence.beat("a", T0)
-        await presence.beat("b", T0)
-        await presence.connect(room_id, guest, "a", T0)
-        await presence.connect(room_id, guest, "b", T0)
+        await connect_on(presence, room_id, guest, {"a": T0, "b": T0})
         assert await presence.disconnect(room_id, guest, "a", T0 + 1) is False
         assert (await seat(live_state, room_id, 1))["connected"] is True
         assert not await presence.is_held(room_id, guest)
@@ -107,10 +120,7 @@ class PresenceContract:
         self, presence: Presence, live_state: LiveStateCache
     ) -> None:
         room_id, _, guest = await a_room(live_state)
-        await presence.beat("dead", T0)
-        await presence.beat("b", T0 + DEAD)
-        await presence.connect(room_id, guest, "dead", T0)
-        await presence.connect(room_id, guest, "b", T0)
+        await connect_on(presence, room_id, guest, {"dead": T0, "b": T0 + DEAD})
         assert await presence.disconnect(room_id, guest, "b", T0 + DEAD) is True
         await presence.forget(room_id, guest)
         assert await presence.expire_instances(T0 + DEAD, 100) >= 1
@@ -118,9 +128,7 @@ class PresenceContract:
     async def test_a_dead_instances_users_are_disconnected_by_whoever_checks(
         self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
     ) -> None:
-        room_id, host, guest = await a_room(live_state)
-        inbox = Inbox()
-        await room_events.subscribe(room_id, inbox)
+        room_id, host, guest, inbox = await a_followed_room(live_state, room_events)
         dead = f"dead-{uuid.uuid4().hex[:6]}"
         await presence.beat(dead, T0)
         await presence.connect(room_id, guest, dead, T0)

@@ -52,11 +52,16 @@ class WrappedUnitOfWork(Generic[Inner]):
 
 
 def new_room(
-    owner: UserId, code: str, *, max_players: int = 4, config: dict[str, object] | None = None
+    owner: UserId,
+    code: str,
+    *,
+    max_players: int = 4,
+    config: dict[str, object] | None = None,
+    room_id: RoomId | None = None,
 ) -> Room:
     settings = RoomSettings(Visibility.PRIVATE, max_players, "classic", config or {})
     return Room.open(
-        room_id=RoomId(uuid.uuid4()), owner=owner, code=RoomCode(code), settings=settings
+        room_id=room_id or RoomId(uuid.uuid4()), owner=owner, code=RoomCode(code), settings=settings
     )
 
 

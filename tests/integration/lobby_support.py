@@ -11,7 +11,6 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from rooms_domain import UserId
 from tests.integration.ws_support import REPLY_TIMEOUT_S, client, create_room, token_for
 
 
@@ -63,7 +62,18 @@ class Player:
 
 
 @contextlib.asynccontextmanager
-async def players(url: str, *users: UserId) -> AsyncIterator[list[Player]]:
+async def players(url: str, *users: uuid.UUID) -> AsyncIterator[list[Player]]:
     """One connected Player per user, in order (a user twice: two connections)."""
     async with contextlib.AsyncExitStack() as stack:
         yield [Player(await stack.enter_async_context(client(url, token_for(u)))) for u in users]
+
+
+@contextlib.asynccontextmanager
+async def host_and_guest(
+    url: str, host_id: uuid.UUID, guest_id: uuid.UUID
+) -> AsyncIterator[tuple[Player, Player, str]]:
+    """Two players on ``url``, the guest seated in the host's new room; and that room's id."""
+    async with players(url, host_id, guest_id) as (host, guest):
+        room_id, code = await host.create_room()
+        await guest.ask("join_room", code=code)
+        yield host, guest, room_id

@@ -12,23 +12,20 @@ import contextlib
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from tests.integration.tcp_proxy import LoopbackProxy, Streams
 
-class PostgresProxy:
+
+class PostgresProxy(LoopbackProxy):
     def __init__(self, dsn: str) -> None:
+        super().__init__()
         self._dsn = dsn
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._flowing = asyncio.Event()
-        self._flowing.set()
         self._freeze_on: bytes | None = None
-        self.port = 0
         self.dsn = ""  # through the proxy, once started
         self.round_trips = 0
 
     async def start(self) -> str:
         """Listen on a free loopback port; return the DSN that goes through the proxy."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        port = self.port = self._server.sockets[0].getsockname()[1]
+        port = await self._listen()
         parts = urlsplit(self._dsn)
         query = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"host", "port"}]
         # No TLS through the proxy: the count is of PostgreSQL's messages only.
@@ -37,10 +34,6 @@ class PostgresProxy:
         netloc = f"{user}@127.0.0.1:{port}"
         self.dsn = urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
         return self.dsn
-
-    def freeze(self) -> None:
-        """Stop forwarding, keep every socket open: a server that hangs."""
-        self._flowing.clear()
 
     def freeze_on(self, marker: bytes) -> None:
         """Freeze just before the next client message holding ``marker`` is forwarded.
@@ -56,10 +49,6 @@ class PostgresProxy:
         """False while frozen (by :meth:`freeze` or a :meth:`freeze_on` that fired)."""
         return self._flowing.is_set()
 
-    def thaw(self) -> None:
-        """Forward again, everything held back included (a stall that ends)."""
-        self._flowing.set()
-
     async def reopen(self) -> None:
         """After :meth:`cut`: accept connections again, on the same port."""
         await self.start()
@@ -68,8 +57,7 @@ class PostgresProxy:
         """Close every connection and refuse new ones: a server that is gone."""
         if self._server is not None:
             self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
+        self.abort_all()
         self._flowing.set()
 
     async def close(self) -> None:
@@ -77,7 +65,7 @@ class PostgresProxy:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _open_upstream(self) -> Streams:
         parts = urlsplit(self._dsn)
         query = dict(parse_qsl(parts.query))
         host = query.get("host") or parts.hostname or "localhost"
@@ -86,13 +74,7 @@ class PostgresProxy:
             return await asyncio.open_unix_connection(str(Path(host) / f".s.PGSQL.{port}"))
         return await asyncio.open_connection(host, port)
 
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            server_r, server_w = await self._open_upstream()
-        except OSError:
-            client_w.transport.abort()
-            return
-        self._writers |= {client_w, server_w}
+    async def _relay(self, client: Streams, server: Streams) -> None:
         awaiting_reply = [False]
 
         async def pump(
@@ -111,7 +93,4 @@ class PostgresProxy:
                     await writer.drain()
             writer.transport.abort()
 
-        try:
-            await asyncio.gather(pump(client_r, server_w, True), pump(server_r, client_w, False))
-        finally:
-            self._writers -= {client_w, server_w}
+        await asyncio.gather(pump(client[0], server[1], True), pump(server[0], client[1], False))

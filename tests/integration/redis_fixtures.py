@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,12 +30,14 @@ from rooms_adapters.redis_events import RedisRoomEvents
 from rooms_adapters.redis_live_apply import closed_key
 from rooms_adapters.redis_live_state import RedisLiveStateCache, meta_key, seats_key
 from rooms_domain import LiveRoomView, LiveUpdate, RoomId
+from tests.integration.server_process import server_env
 
 __all__ = [
     "TrackedLiveState",
     "fault_redis",
     "live_state",
     "plain_redis",
+    "private_env",
     "redis_url",
     "room_events",
     "room_keys",
@@ -147,6 +149,20 @@ async def room_events(redis_url: str) -> AsyncIterator[RedisRoomEvents]:
 def fault_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     with private_redis(tmp_path / "fault-redis") as server:
         yield server
+
+
+PrivateEnv = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def private_env(fault_redis: EmbeddedRedis, database_url: str, tmp_path: Path) -> PrivateEnv:
+    """``server_env(**settings)`` for a server on the test's database and its own Redis
+    (``fault_redis``, which the test may stop)."""
+
+    def env(**settings: str) -> dict[str, str]:
+        return server_env(database_url, fault_redis.url, tmp_path / "data", **settings)
+
+    return env
 
 
 @pytest.fixture(name="redis")

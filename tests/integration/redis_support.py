@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+
 import redis.asyncio as aioredis
 
+from rooms_adapters.memory import MemoryUnitOfWorkFactory
 from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_events import channel_name
-from rooms_domain import RoomId
+from rooms_domain import (
+    CreateRoom,
+    LiveStateCache,
+    RoomId,
+    SecureCodeGenerator,
+    SystemClock,
+    UserId,
+)
 
 
 class ManualClock:
@@ -17,6 +27,23 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def create_room_with(
+    live_state: LiveStateCache, host_name: str = "Ann", **options: float
+) -> tuple[CreateRoom, UserId]:
+    """A CreateRoom on the in-memory stores and ``live_state``, and a user it knows."""
+    uow_factory = MemoryUnitOfWorkFactory()
+    host = UserId(uuid.uuid4())
+    uow_factory.db.add_user(host, host_name)
+    create = CreateRoom(
+        uow_factory=uow_factory,
+        codes=SecureCodeGenerator(),
+        live_state=live_state,
+        clock=SystemClock(),
+        **options,
+    )
+    return create, host
 
 
 def admin_client(url: str) -> aioredis.Redis:

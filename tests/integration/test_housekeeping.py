@@ -20,10 +20,18 @@ from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_housekeeping import RedisHousekeeping
 from rooms_adapters.redis_live_apply import closed_key, tombstone_ttl_s
 from rooms_adapters.redis_live_state import meta_key
-from rooms_domain import RoomId, SecureCodeGenerator, SystemClock, UnitOfWorkFactory, UserId
+from rooms_domain import (
+    RequestKey,
+    RoomId,
+    SecureCodeGenerator,
+    SystemClock,
+    UnitOfWorkFactory,
+    UserId,
+)
 from tests.contracts.housekeeping import (
     HousekeepingContract,
     add_rooms,
+    assert_one_round_at_a_time,
     finished_key,
 )
 from tests.contracts.support import MakeUser
@@ -90,12 +98,7 @@ async def test_two_stores_on_two_connections_never_both_act(
     second = await create_pool(database_url, pg_settings)
     try:
         one, two = PostgresSweepStore(first, pg_settings), PostgresSweepStore(second, pg_settings)
-        async with one.round() as acting:
-            assert acting is not None
-            async with two.round() as other:
-                assert other is None
-        async with two.round() as now_free:
-            assert now_free is not None
+        await assert_one_round_at_a_time(one, two)
     finally:
         await first.close()
         await second.close()
@@ -118,30 +121,29 @@ async def test_a_lock_held_by_a_dead_session_is_released_with_it(
     raise AssertionError("the dead session's lock was never released")
 
 
+@pytest.fixture
+async def finished(uow_factory: UnitOfWorkFactory, make_user: MakeUser) -> RequestKey:
+    """A finished request of a new user's."""
+    return await finished_key(uow_factory, await make_user("Ann"))
+
+
 async def test_finishing_a_key_stamps_it_with_the_database_clock(
-    uow_factory: UnitOfWorkFactory, make_user: MakeUser, database_url: str
+    finished: RequestKey, database_url: str
 ) -> None:
-    user = await make_user("Ann")
-    key = await finished_key(uow_factory, user)
     (row,) = await fetch(
         database_url,
         "SELECT (response_payload->>'finished_at_ms')::bigint AS at,"
         " (extract(epoch FROM now()) * 1000)::bigint AS now"
         " FROM ws_idempotency WHERE user_id = $1 AND request_id = $2",
-        key.user_id,
-        key.request_id,
+        finished.user_id,
+        finished.request_id,
     )
     assert 0 <= row["now"] - row["at"] < 60_000
 
 
 async def test_a_finished_row_without_a_time_counts_from_the_first_sweep(
-    uow_factory: UnitOfWorkFactory,
-    make_user: MakeUser,
-    database_url: str,
-    sweep_store: PostgresSweepStore,
+    finished: RequestKey, database_url: str, sweep_store: PostgresSweepStore
 ) -> None:
-    user = await make_user("Ann")
-    key = await finished_key(uow_factory, user)
     # As a row finished before this version stored times.
     await fetch(
         database_url,
@@ -155,7 +157,7 @@ async def test_a_finished_row_without_a_time_counts_from_the_first_sweep(
         second = await sweep.purge_finished(None, 100, 1000)
         assert second.deleted == 1
     assert not await fetch(
-        database_url, "SELECT FROM ws_idempotency WHERE request_id = $1", key.request_id
+        database_url, "SELECT FROM ws_idempotency WHERE request_id = $1", finished.request_id
     )
 
 
@@ -179,15 +181,13 @@ async def test_a_tombstone_written_at_closing_dates_the_room(
 
 async def test_rows_a_running_transaction_holds_are_skipped_not_waited_for(
     uow_factory: UnitOfWorkFactory,
-    make_user: MakeUser,
+    finished: RequestKey,
     database_url: str,
     sweep_store: PostgresSweepStore,
 ) -> None:
     from rooms_domain import RoomStatus
 
-    user = await make_user("Ann")
-    key = await finished_key(uow_factory, user)
-    (room,) = await add_rooms(uow_factory, user, [RoomStatus.CLOSED])
+    (room,) = await add_rooms(uow_factory, finished.user_id, [RoomStatus.CLOSED])
     holder = await asyncpg.connect(database_url)
     try:
         # A request running on both: a failed key reclaimed, a closed room locked.
@@ -208,7 +208,7 @@ async def test_rows_a_running_transaction_holds_are_skipped_not_waited_for(
     finally:
         await holder.close()
     assert not await fetch(
-        database_url, "SELECT FROM ws_idempotency WHERE request_id = $1", key.request_id
+        database_url, "SELECT FROM ws_idempotency WHERE request_id = $1", finished.request_id
     )
 
 
@@ -306,13 +306,13 @@ async def test_rooms_sweep_deletes_100000_closed_rooms_in_bounded_batches(
             CreateRoomCommand,
             RequestId,
             RoomSettings,
+            ScriptedCodeGenerator,
             Visibility,
         )
-        from tests.contracts.housekeeping import FixedCodes
 
         create = CreateRoom(
             uow_factory=PostgresUnitOfWorkFactory(uow_pool, PoolSettings()),
-            codes=FixedCodes([drawn[12_345]]),
+            codes=ScriptedCodeGenerator([drawn[12_345]]),
             live_state=MemoryLiveStateCache(),
             clock=SystemClock(),
         )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import signal
 import uuid
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -23,8 +22,9 @@ import pytest
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from rooms_ws.messages import REQUEST_TYPES
 from tests.integration.fullstack import add_user, start_server
+from tests.integration.redis_fixtures import PrivateEnv
 from tests.integration.server_probe import assert_log_clean, log_records, scrape
-from tests.integration.server_process import Servers, server_env, wait_closed
+from tests.integration.server_process import Servers, wait_closed
 from tests.integration.ws_support import (
     PAYLOAD_MARKER,
     SECRET,
@@ -45,13 +45,10 @@ REQUEST_FIELDS = {"user_id", "connection_id", "request_id", "type", "outcome", "
 
 
 async def test_one_server_run_logs_and_metrics(
-    fault_redis: EmbeddedRedis, servers: Servers, database_url: str, tmp_path: Path
+    private_env: PrivateEnv, fault_redis: EmbeddedRedis, servers: Servers, database_url: str
 ) -> None:
     metrics_port = free_port()
-    env = server_env(
-        database_url,
-        fault_redis.url,
-        tmp_path / "data",
+    env = private_env(
         ROOMS_ALLOWED_ORIGINS=ORIGIN,
         ROOMS_METRICS_PORT=str(metrics_port),
         ROOMS_DB_POOL_MAX_SIZE=str(POOL_MAX),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -26,9 +27,9 @@ from rooms_adapters.redis_presence import RedisPresence
 from rooms_domain import SystemClock
 from rooms_domain.use_cases.release_seats import Released, ReleaseExpiredSeats
 from tests.integration.fullstack import add_user
-from tests.integration.lobby_support import Player
-from tests.integration.server_process import Servers, fetch, server_env
-from tests.integration.ws_support import client, create_room, token_for
+from tests.integration.lobby_support import Player, host_and_guest
+from tests.integration.server_process import ServerProcess, Servers, fetch, server_env
+from tests.integration.ws_support import client, token_for
 
 pytestmark = pytest.mark.integration
 
@@ -82,9 +83,24 @@ def env_for(database_url: str, redis_url: str, data: Path, prefix: str) -> dict[
     )
 
 
-async def test_a_page_refresh_on_another_instance_keeps_the_seat(
+@dataclasses.dataclass
+class HostedRoom:
+    """Two instances; Ann on the first, host of a new room; Bob not connected yet; the
+    round's release step, as an instance would run it."""
+
+    first: ServerProcess
+    second: ServerProcess
+    bob: uuid.UUID
+    host: Player
+    release: ReleaseExpiredSeats
+    room_id: str
+    code: str
+
+
+@pytest.fixture
+async def hosted(
     servers: Servers, database_url: str, redis_url: str, tmp_path: Path, prefix: str
-) -> None:
+) -> AsyncIterator[HostedRoom]:
     env = env_for(database_url, redis_url, tmp_path / "data", prefix)
     first, second = servers.start(env), servers.start(env)
     ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
@@ -93,77 +109,75 @@ async def test_a_page_refresh_on_another_instance_keeps_the_seat(
         release_step(database_url, redis_url, prefix) as release,
     ):
         host = Player(ws_ann)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
-        async with client(second.url, token_for(bob)) as ws_bob:
-            joined = await Player(ws_bob).ask("join_room", code=code)
-            assert joined["payload"]["seat_index"] == 1
-        await host.expect("player_disconnected")
-        # Refreshed, and landed on the other instance: within the hold.
-        async with client(first.url, token_for(bob)) as ws_bob:
-            room = await Player(ws_bob).ask("get_room", room_id=room_id)
-            seats = room["payload"]["room"]["seats"]
-            assert seats[1]["user_id"] == str(bob) and seats[1]["connected"] is True
-            await host.expect("player_reconnected")
-            await asyncio.sleep(HOLD_S + 0.5)
-            assert await release() == []
-            heard = await host.quiet(1.0)
-            assert "player_left" not in [e["type"] for e in [*host.events, *heard]]
-            rows = await fetch(
-                database_url,
-                "SELECT user_id FROM room_seats WHERE room_id = $1 AND seat_index = 1",
-                uuid.UUID(room_id),
-            )
-            assert rows[0]["user_id"] == bob
+        room_id, code = await host.create_room()
+        yield HostedRoom(first, second, bob, host, release, room_id, code)
+
+
+async def second_seat_holder(database_url: str, room_id: str) -> Any:
+    rows = await fetch(
+        database_url,
+        "SELECT user_id FROM room_seats WHERE room_id = $1 AND seat_index = 1",
+        uuid.UUID(room_id),
+    )
+    return rows[0]["user_id"]
+
+
+async def test_a_page_refresh_on_another_instance_keeps_the_seat(
+    hosted: HostedRoom, database_url: str
+) -> None:
+    first, second, bob = hosted.first, hosted.second, hosted.bob
+    host, release, room_id, code = hosted.host, hosted.release, hosted.room_id, hosted.code
+    async with client(second.url, token_for(bob)) as ws_bob:
+        joined = await Player(ws_bob).ask("join_room", code=code)
+        assert joined["payload"]["seat_index"] == 1
+    await host.expect("player_disconnected")
+    # Refreshed, and landed on the other instance: within the hold.
+    async with client(first.url, token_for(bob)) as ws_bob:
+        room = await Player(ws_bob).ask("get_room", room_id=room_id)
+        seats = room["payload"]["room"]["seats"]
+        assert seats[1]["user_id"] == str(bob) and seats[1]["connected"] is True
+        await host.expect("player_reconnected")
+        await asyncio.sleep(HOLD_S + 0.5)
+        assert await release() == []
+        heard = await host.quiet(1.0)
+        assert "player_left" not in [e["type"] for e in [*host.events, *heard]]
+        assert await second_seat_holder(database_url, room_id) == bob
 
 
 async def test_a_killed_instances_player_is_disconnected_then_released_once(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path, prefix: str
+    hosted: HostedRoom, database_url: str
 ) -> None:
-    env = env_for(database_url, redis_url, tmp_path / "data", prefix)
-    first, second = servers.start(env), servers.start(env)
-    ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
-    async with (
-        client(first.url, token_for(ann)) as ws_ann,
-        release_step(database_url, redis_url, prefix) as release,
-    ):
-        host = Player(ws_ann)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
-        bob_socket = contextlib.AsyncExitStack()
-        ws_bob = await bob_socket.enter_async_context(client(second.url, token_for(bob)))
-        await Player(ws_bob).ask("join_room", code=code)
-        await host.expect("player_joined")
+    second, bob = hosted.second, hosted.bob
+    host, release, room_id, code = hosted.host, hosted.release, hosted.room_id, hosted.code
+    bob_socket = contextlib.AsyncExitStack()
+    ws_bob = await bob_socket.enter_async_context(client(second.url, token_for(bob)))
+    await Player(ws_bob).ask("join_room", code=code)
+    await host.expect("player_joined")
 
-        os.kill(second.pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        with contextlib.suppress(Exception):
-            await bob_socket.aclose()
-        (gone,) = await host.expect("player_disconnected", within_s=PRESENCE_TIMEOUT_S + 10)
-        heard_after_s = time.monotonic() - killed_at
-        assert gone["payload"]["user_id"] == str(bob) and gone["payload"]["seat_index"] == 1
+    os.kill(second.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    with contextlib.suppress(Exception):
+        await bob_socket.aclose()
+    (gone,) = await host.expect("player_disconnected", within_s=PRESENCE_TIMEOUT_S + 10)
+    heard_after_s = time.monotonic() - killed_at
+    assert gone["payload"]["user_id"] == str(bob) and gone["payload"]["seat_index"] == 1
 
-        # The round's step, on several tasks at once, until the hold is over.
-        released: list[Released] = []
-        deadline = time.monotonic() + HOLD_S + 15
-        while not released and time.monotonic() < deadline:
-            results = await asyncio.gather(*(release() for _ in range(4)))
-            released = [one for result in results for one in result]
-            await asyncio.sleep(0.2)
-        assert [(str(r.user_id), r.seat_index) for r in released] == [(str(bob), 1)]
-        (left,) = await host.expect("player_left")
-        assert left["payload"]["reason"] == "timeout" and left["payload"]["version"] == 2
-        # Never twice.
-        assert await release() == []
-        heard = await host.quiet(1.0)
-        assert [e["type"] for e in heard] == []
-        rows = await fetch(
-            database_url,
-            "SELECT user_id FROM room_seats WHERE room_id = $1 AND seat_index = 1",
-            uuid.UUID(room_id),
-        )
-        assert rows[0]["user_id"] is None
-        print(f"player_disconnected heard {heard_after_s:.1f} s after the SIGKILL")
+    # The round's step, on several tasks at once, until the hold is over.
+    released: list[Released] = []
+    deadline = time.monotonic() + HOLD_S + 15
+    while not released and time.monotonic() < deadline:
+        results = await asyncio.gather(*(release() for _ in range(4)))
+        released = [one for result in results for one in result]
+        await asyncio.sleep(0.2)
+    assert [(str(r.user_id), r.seat_index) for r in released] == [(str(bob), 1)]
+    (left,) = await host.expect("player_left")
+    assert left["payload"]["reason"] == "timeout" and left["payload"]["version"] == 2
+    # Never twice.
+    assert await release() == []
+    heard = await host.quiet(1.0)
+    assert [e["type"] for e in heard] == []
+    assert await second_seat_holder(database_url, room_id) is None
+    print(f"player_disconnected heard {heard_after_s:.1f} s after the SIGKILL")
 
 
 async def test_while_redis_is_down_the_snapshot_shows_only_the_requester_connected(
@@ -172,14 +186,7 @@ async def test_while_redis_is_down_the_snapshot_shows_only_the_requester_connect
     env = server_env(database_url, fault_redis.url, tmp_path / "data")
     server = servers.start(env)
     ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
-    async with (
-        client(server.url, token_for(ann)) as ws_ann,
-        client(server.url, token_for(bob)) as ws_bob,
-    ):
-        host, guest = Player(ws_ann), Player(ws_bob)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
-        await guest.ask("join_room", code=code)
+    async with host_and_guest(server.url, ann, bob) as (host, guest, room_id):
         room = await host.ask("get_room", room_id=room_id)
         assert [s["connected"] for s in room["payload"]["room"]["seats"]][:2] == [True, True]
         fault_redis.stop()

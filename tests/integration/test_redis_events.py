@@ -20,13 +20,11 @@ from starlette.websockets import WebSocket
 
 from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.embedded.redis import EmbeddedRedis
-from rooms_adapters.memory import MemoryUnitOfWorkFactory
 from rooms_adapters.redis_errors import EventsSkipped, EventsUnavailable
 from rooms_adapters.redis_events import RedisRoomEvents, RoomSubscription
 from rooms_domain import RoomId
 from rooms_ws.auth import Identity
-from rooms_ws.rate_limit import KeyedBudget
-from rooms_ws.session import LobbyServices, Session, SessionLimits, SessionServices
+from rooms_ws.session import Session
 from tests.contracts.room_events import Inbox
 from tests.contracts.support import eventually
 from tests.integration.redis_support import admin_client, pubsub_connections, subscribers
@@ -48,6 +46,12 @@ class Buses:
         bus = RedisRoomEvents(url, **options)  # type: ignore[arg-type]
         self.started.append(bus)
         await bus.start()
+        return bus
+
+    async def connected(self, url: str, **options: object) -> RedisRoomEvents:
+        """``start``, then wait (bounded) until the bus has its pub/sub connection."""
+        bus = await self.start(url, **options)
+        assert await bus.wait_connected(RECOVERY_S)
         return bus
 
     async def close(self) -> None:
@@ -121,8 +125,7 @@ async def test_a_message_crosses_from_one_process_to_the_others(
 async def test_closing_the_last_listener_unsubscribes_the_channel(
     redis_url: str, buses: Buses
 ) -> None:
-    bus = await buses.start(redis_url)
-    assert await bus.wait_connected(RECOVERY_S)
+    bus = await buses.connected(redis_url)
     room = new_room()
     first = await bus.subscribe(room, Inbox())
     second = await bus.subscribe(room, Inbox())
@@ -137,8 +140,7 @@ async def test_closing_the_last_listener_unsubscribes_the_channel(
 async def test_subscriptions_come_back_after_redis_is_killed_and_restarted(
     fault_redis: EmbeddedRedis, buses: Buses
 ) -> None:
-    bus = await buses.start(fault_redis.url)
-    assert await bus.wait_connected(RECOVERY_S)
+    bus = await buses.connected(fault_redis.url)
     rooms = [new_room() for _ in range(3)]
     inboxes = [Inbox() for _ in rooms]
     for room, inbox in zip(rooms, inboxes, strict=True):
@@ -188,8 +190,7 @@ async def test_it_starts_with_redis_down_and_delivers_once_redis_appears(
 async def test_a_frozen_redis_is_noticed_and_subscriptions_resume_after_it_thaws(
     fault_redis: EmbeddedRedis, buses: Buses
 ) -> None:
-    bus = await buses.start(fault_redis.url, ping_interval_s=0.2, redis_timeout_s=0.25)
-    assert await bus.wait_connected(RECOVERY_S)
+    bus = await buses.connected(fault_redis.url, ping_interval_s=0.2, redis_timeout_s=0.25)
     room, inbox = new_room(), Inbox()
     await bus.subscribe(room, inbox)
     fault_redis.pause()
@@ -269,8 +270,7 @@ async def test_a_refusing_listener_costs_no_other_listener_anything(
 ) -> None:
     # No queue per listener any more: a listener that refuses (its socket is
     # closing, its outbox full) is counted; the others get every message.
-    bus = await buses.start(redis_url)
-    assert await bus.wait_connected(RECOVERY_S)
+    bus = await buses.connected(redis_url)
     room, fast = new_room(), Inbox()
     await bus.subscribe(room, lambda message: False)
     await bus.subscribe(room, fast)
@@ -285,8 +285,7 @@ async def test_a_refusing_listener_costs_no_other_listener_anything(
 async def test_messages_that_are_not_utf8_are_skipped_and_counted(
     redis_url: str, buses: Buses
 ) -> None:
-    bus = await buses.start(redis_url)
-    assert await bus.wait_connected(RECOVERY_S)
+    bus = await buses.connected(redis_url)
     room, inbox = new_room(), Inbox()
     await bus.subscribe(room, inbox)
     admin = admin_client(redis_url)
@@ -302,8 +301,7 @@ async def test_messages_that_are_not_utf8_are_skipped_and_counted(
 async def test_concurrent_joins_and_leaves_leave_the_server_matching_local_listeners(
     redis_url: str, buses: Buses
 ) -> None:
-    bus = await buses.start(redis_url)
-    assert await bus.wait_connected(RECOVERY_S)
+    bus = await buses.connected(redis_url)
     rooms = [new_room() for _ in range(4)]
     rng = random.Random(7)
 
@@ -334,29 +332,9 @@ async def test_an_event_burst_a_socket_cannot_take_closes_it_with_4009(
     # queue per subscription in front, sized like the outbox, a burst read in
     # one go overflowed that queue first: the socket was silently
     # unsubscribed, and left open and deaf.)
-    bus = await buses.start(redis_url)
-    assert await bus.wait_connected(RECOVERY_S)
+    bus = await buses.connected(redis_url)
     harness = make_harness()
-    services = SessionServices(
-        create_room=harness.create_room,
-        events=bus,
-        limits=SessionLimits(
-            max_message_bytes=65536,
-            rate_per_second=1000.0,
-            rate_burst=1000,
-            rate_abuse_strikes=100,
-            outbox_size=16,
-            send_timeout_s=0.2,
-            max_followed_rooms=64,
-        ),
-        create_budget=KeyedBudget(per_minute=1000),
-        lobby=LobbyServices.on(
-            uow_factory=MemoryUnitOfWorkFactory(harness.db),
-            live_state=harness.cache,
-            clock=harness.clock,
-            live_state_timeout_s=0.05,
-        ),
-    )
+    services = harness.session_services(bus, outbox_size=16, send_timeout_s=0.2)
     socket = FakeSocket()
     identity = Identity(user_id=harness.add_user(), expires_at=time.time() + 3600)
     session = Session(cast(WebSocket, socket), identity, services)

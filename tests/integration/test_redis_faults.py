@@ -8,28 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.embedded.redis import EmbeddedRedis
-from rooms_adapters.memory import MemoryUnitOfWorkFactory
 from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
 from rooms_adapters.redis_live_state import RedisLiveStateCache
-from rooms_domain import (
-    CreateRoom,
-    CreateRoomCommand,
-    RequestId,
-    SecureCodeGenerator,
-    SystemClock,
-    UserId,
-)
 from tests.contracts.live_state import a_view
 from tests.contracts.support import eventually
-from tests.integration.redis_support import ManualClock
+from tests.integration.redis_support import ManualClock, create_room_with
+from tests.unit.harness import command
 
 pytestmark = pytest.mark.integration
 
@@ -96,12 +87,17 @@ async def test_with_redis_killed_a_write_fails_and_opens_the_breaker(
     assert cache.breaker.failures == 1
 
 
-async def test_while_open_calls_are_skipped_even_when_redis_is_back(
-    cache: RedisLiveStateCache, fault_redis: EmbeddedRedis, clock: ManualClock
-) -> None:
+async def kill_under(fault_redis: EmbeddedRedis, cache: RedisLiveStateCache) -> None:
+    """Kills the cache's Redis, and sees the next write fail."""
     fault_redis.kill()
     with pytest.raises(LiveStateUnavailable):
         await write_new_room(cache)
+
+
+async def test_while_open_calls_are_skipped_even_when_redis_is_back(
+    cache: RedisLiveStateCache, fault_redis: EmbeddedRedis, clock: ManualClock
+) -> None:
+    await kill_under(fault_redis, cache)
     fault_redis.restart()
     clock.now += OPEN_FOR_S - 0.1
     for _ in range(3):
@@ -114,9 +110,7 @@ async def test_while_open_calls_are_skipped_even_when_redis_is_back(
 async def test_after_a_restart_the_trial_write_succeeds_with_the_same_adapter(
     warm_cache: RedisLiveStateCache, fault_redis: EmbeddedRedis, clock: ManualClock
 ) -> None:
-    fault_redis.kill()
-    with pytest.raises(LiveStateUnavailable):
-        await write_new_room(warm_cache)
+    await kill_under(fault_redis, warm_cache)
     fault_redis.restart()
     clock.now += OPEN_FOR_S
     await the_trial_write_goes_through(warm_cache)
@@ -125,9 +119,7 @@ async def test_after_a_restart_the_trial_write_succeeds_with_the_same_adapter(
 async def test_a_failed_trial_opens_the_breaker_again(
     cache: RedisLiveStateCache, fault_redis: EmbeddedRedis, clock: ManualClock
 ) -> None:
-    fault_redis.kill()
-    with pytest.raises(LiveStateUnavailable):
-        await write_new_room(cache)
+    await kill_under(fault_redis, cache)
     clock.now += OPEN_FOR_S
     with pytest.raises(LiveStateUnavailable) as trial:
         await write_new_room(cache)
@@ -212,23 +204,6 @@ async def test_a_read_with_redis_down_is_an_adapter_error_too(
 
 
 # -- the use case over a sick Redis ---------------------------------------------
-
-
-def create_room_with(cache: RedisLiveStateCache) -> tuple[CreateRoom, UserId]:
-    uow_factory = MemoryUnitOfWorkFactory()
-    host = UserId(uuid.uuid4())
-    uow_factory.db.add_user(host, "Ann")
-    create = CreateRoom(
-        uow_factory=uow_factory,
-        codes=SecureCodeGenerator(),
-        live_state=cache,
-        clock=SystemClock(),
-    )
-    return create, host
-
-
-def command(host: UserId) -> CreateRoomCommand:
-    return CreateRoomCommand.from_payload(host, RequestId(uuid.uuid4()), {"ruleset_id": "classic"})
 
 
 @pytest.mark.parametrize("fault", ["stopped", "frozen"])

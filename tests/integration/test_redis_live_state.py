@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from rooms_adapters.embedded.redis import EmbeddedRedis
-from rooms_adapters.memory import MemoryUnitOfWorkFactory
 from rooms_adapters.redis_client import redis_client
 from rooms_adapters.redis_live_state import RedisLiveStateCache, meta_key, seats_key
-from rooms_domain import (
-    CreateRoom,
-    CreateRoomCommand,
-    RequestId,
-    SecureCodeGenerator,
-    SystemClock,
-    UserId,
-)
+from rooms_domain import SystemClock
 from tests.contracts.live_state import META_FIELDS, SEAT_FIELDS
-from tests.integration.redis_support import admin_client
+from tests.integration.redis_support import admin_client, create_room_with
+from tests.unit.harness import command
 
 pytestmark = pytest.mark.integration
 
@@ -48,29 +40,15 @@ async def test_a_created_room_is_written_exactly_as_the_contract_says(
     fault_redis: EmbeddedRedis,
 ) -> None:
     # A private server: its command statistics count our commands only.
-    users = MemoryUnitOfWorkFactory()
-    host = UserId(uuid.uuid4())
-    users.db.add_user(host, "Zoë")
     client = redis_client(fault_redis.url, redis_timeout_s=2.0)
-    create = CreateRoom(
-        uow_factory=users,
-        codes=SecureCodeGenerator(),
-        live_state=RedisLiveStateCache(client, redis_timeout_s=2.0),
-        clock=SystemClock(),
-        live_state_timeout_s=5.0,
-    )
+    cache = RedisLiveStateCache(client, redis_timeout_s=2.0)
+    create, host = create_room_with(cache, "Zoë", live_state_timeout_s=5.0)
     config = {"deck": "short", "ñ": [1, 2], "nested": {"b": 1, "a": None}}
     admin = admin_client(fault_redis.url)
     try:
         await admin.config_resetstat()
         before_ms = SystemClock().now_ms()
-        result = await create(
-            CreateRoomCommand.from_payload(
-                host,
-                RequestId(uuid.uuid4()),
-                {"ruleset_id": "classic", "max_players": 3, "ruleset_config": config},
-            )
-        )
+        result = await create(command(host, max_players=3, ruleset_config=config))
         after_ms = SystemClock().now_ms()
         calls = await command_calls(fault_redis.url)
         meta = text(await admin.hgetall(meta_key(result.room_id)))

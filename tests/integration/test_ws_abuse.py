@@ -14,18 +14,17 @@ import time
 import types
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 import rooms_ws.session
-from rooms_adapters.embedded.redis import EmbeddedRedis
 from tests.integration.fullstack import add_user, until, written_by
 from tests.integration.memory_server import StartMemoryServer
+from tests.integration.redis_fixtures import PrivateEnv
 from tests.integration.server_probe import scrape
-from tests.integration.server_process import Servers, server_env
+from tests.integration.server_process import Servers
 from tests.integration.ws_support import ask, client, close_code, create_room, free_port, token_for
 
 pytestmark = pytest.mark.integration
@@ -56,13 +55,10 @@ async def close_all(sockets: list[ClientConnection]) -> None:
 
 
 async def test_a_connect_storm_gets_exactly_the_caps_and_the_server_carries_on(
-    fault_redis: EmbeddedRedis, servers: Servers, database_url: str, tmp_path: Path
+    private_env: PrivateEnv, servers: Servers, database_url: str
 ) -> None:
     metrics_port = free_port()
-    env = server_env(
-        database_url,
-        fault_redis.url,
-        tmp_path / "data",
+    env = private_env(
         ROOMS_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
         ROOMS_MAX_CONNECTIONS_PER_USER=str(MAX_PER_USER),
         ROOMS_METRICS_PORT=str(metrics_port),

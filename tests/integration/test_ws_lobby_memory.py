@@ -7,7 +7,7 @@ import uuid
 
 from rooms_domain import RoomId
 from tests.contracts.support import eventually
-from tests.integration.lobby_support import Player, players
+from tests.integration.lobby_support import Player, host_and_guest, players
 from tests.integration.memory_server import MemoryServer
 from tests.integration.ws_support import client, token_for
 
@@ -77,10 +77,7 @@ async def test_a_kicked_player_hears_nothing_more(memory_server: MemoryServer) -
 
 async def test_host_succession_and_closing(memory_server: MemoryServer) -> None:
     ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
-    async with players(memory_server.url, ann, bob) as (host, guest):
-        room_id, code = await host.create_room()
-        await guest.ask("join_room", code=code)
-
+    async with host_and_guest(memory_server.url, ann, bob) as (host, guest, room_id):
         await host.ask("leave_room", room_id=room_id)
         # The leaver hears its own leave and what it caused, then nothing more.
         await host.expect("player_left", "host_changed")
@@ -102,8 +99,7 @@ async def test_a_replayed_join_follows_the_room_while_the_seat_is_held(
     memory_server: MemoryServer,
 ) -> None:
     ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
-    async with client(memory_server.url, token_for(ann)) as ws_ann:
-        host = Player(ws_ann)
+    async with players(memory_server.url, ann) as (host,):
         room_id, code = await host.create_room()
         join_id = str(uuid.uuid4())
         async with client(memory_server.url, token_for(bob)) as first:

@@ -23,13 +23,13 @@ from tests.integration.ws_support import (
     INVALID_PAYLOADS,
     MALFORMED_FRAMES,
     SECRET,
-    answer,
     ask,
     client,
     close_code,
     create_room,
     receive,
     refusal_status,
+    replayed_create,
     token_for,
 )
 
@@ -245,12 +245,8 @@ class TestRoomEvents:
     async def test_a_replay_subscribes_too(self, memory_server: MemoryServer) -> None:
         user = memory_server.add_user()
         request = create_room()
-        async with client(memory_server.url, token_for(user)) as ws:
-            first = await ask(ws, request)
-        async with client(memory_server.url, token_for(user)) as ws:
-            # The creator came back: its player_reconnected (docs/protocol.md,
-            # presence) may come before or after the reply.
-            assert await answer(ws, request) == first
+        async with replayed_create(memory_server.url, user, request) as (ws, first, replayed):
+            assert replayed == first
             room = RoomId(uuid.UUID(first["payload"]["room_id"]))
             await memory_server.events.publish(room, "hello")
             heard = await asyncio.wait_for(ws.recv(), 5)

@@ -12,15 +12,14 @@ from typing import Any
 from rooms_domain.use_cases.release_seats import ReleaseExpiredSeats
 from rooms_ws.app import resolve
 from rooms_ws.metrics import SEATS_RELEASED
-from tests.integration.lobby_support import Player, request
+from tests.integration.lobby_support import Player, host_and_guest, players, request
 from tests.integration.memory_server import MemoryServer, StartMemoryServer
 from tests.integration.raw_ws import TEXT, close_code, frame, open_websocket
-from tests.integration.ws_support import client, create_room, token_for
+from tests.integration.ws_support import client, token_for
 
 
 async def a_room(server: MemoryServer, host: Player, guest_id: Any) -> tuple[str, str]:
-    created = await host.ask("create_room", **create_room()["payload"])
-    room_id, code = created["payload"]["room_id"], created["payload"]["code"]
+    room_id, code = await host.create_room()
     async with client(server.url, token_for(guest_id)) as ws:
         await Player(ws).ask("join_room", code=code)
         await host.expect("player_joined")
@@ -35,8 +34,7 @@ async def test_the_last_socket_closed_is_disconnected_and_a_refresh_reconnects(
     memory_server: MemoryServer,
 ) -> None:
     ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
-    async with client(memory_server.url, token_for(ann)) as ws_ann:
-        host = Player(ws_ann)
+    async with players(memory_server.url, ann) as (host,):
         room_id, _ = await a_room(memory_server, host, bob)  # Bob's socket closed
 
         (gone,) = await host.expect("player_disconnected")
@@ -61,14 +59,7 @@ async def test_one_socket_of_two_closed_leaves_the_user_connected(
     memory_server: MemoryServer,
 ) -> None:
     ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
-    async with (
-        client(memory_server.url, token_for(ann)) as ws_ann,
-        client(memory_server.url, token_for(bob)) as ws_bob,
-    ):
-        host, guest = Player(ws_ann), Player(ws_bob)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
-        await guest.ask("join_room", code=code)
+    async with host_and_guest(memory_server.url, ann, bob) as (host, guest, room_id):
         async with client(memory_server.url, token_for(bob)) as second:
             await Player(second).ask("get_room", room_id=room_id)
         await guest.ask("set_ready", room_id=room_id, ready=True)
@@ -78,14 +69,7 @@ async def test_one_socket_of_two_closed_leaves_the_user_connected(
 
 async def test_a_leave_is_not_a_disconnection(memory_server: MemoryServer) -> None:
     ann, bob = memory_server.add_user("Ann"), memory_server.add_user("Bob")
-    async with (
-        client(memory_server.url, token_for(ann)) as ws_ann,
-        client(memory_server.url, token_for(bob)) as ws_bob,
-    ):
-        host, guest = Player(ws_ann), Player(ws_bob)
-        created = await host.ask("create_room", **create_room()["payload"])
-        room_id, code = created["payload"]["room_id"], created["payload"]["code"]
-        await guest.ask("join_room", code=code)
+    async with host_and_guest(memory_server.url, ann, bob) as (host, guest, room_id):
         await guest.ask("leave_room", room_id=room_id)
         await host.expect("player_left")
         heard = await host.quiet(1.5)  # past the unfollow grace
@@ -127,8 +111,7 @@ async def test_the_container_gives_the_housekeeping_round_its_release_step(
     ann, bob = server.add_user("Ann"), server.add_user("Bob")
     release = await resolve(server.container.release_expired_seats)
     assert isinstance(release, ReleaseExpiredSeats)
-    async with client(server.url, token_for(ann)) as ws_ann:
-        host = Player(ws_ann)
+    async with players(server.url, ann) as (host,):
         room_id, _ = await a_room(server, host, bob)
         await host.expect("player_disconnected")
         assert await release() == []  # held for less than the hold

@@ -39,6 +39,7 @@ from tests.integration.ws_support import (
     close_code,
     create_room,
     refusal_status,
+    replayed_create,
     token_for,
 )
 
@@ -284,12 +285,8 @@ class TestCreateRoom:
     ) -> None:
         user = await make_user()
         request = create_room()
-        async with client(server.url, token_for(user)) as ws:
-            first = await ask(ws, request)
-        async with client(server.url, token_for(user)) as ws:
-            # The creator is back: its player_reconnected may come before or
-            # after the replies.
-            assert await answer(ws, request) == first
+        async with replayed_create(server.url, user, request) as (ws, first, replayed):
+            assert replayed == first
             # Omitted fields and their defaults are the same request.
             explicit = create_room(
                 request["request_id"], visibility="private", max_players=4, ruleset_config={}

@@ -77,6 +77,21 @@ async def receive(ws: ClientConnection) -> dict[str, Any]:
     return value
 
 
+@contextlib.asynccontextmanager
+async def replayed_create(
+    url: str, user: UserId | uuid.UUID, request: dict[str, Any]
+) -> AsyncIterator[tuple[ClientConnection, dict[str, Any], dict[str, Any]]]:
+    """``request`` (a create_room) sent, then sent again on a new connection by the same user:
+    that connection, the first reply and the replayed one."""
+    async with client(url, token_for(user)) as ws:
+        first = await ask(ws, request)
+    async with client(url, token_for(user)) as ws:
+        # The creator came back: its player_reconnected (docs/protocol.md, presence) may
+        # come before or after the reply.
+        replayed = await answer(ws, request)
+        yield ws, first, replayed
+
+
 async def refusal_status(url: str, token: str | None, **kw: Any) -> int | None:
     """The HTTP status a handshake is refused with, or None if it was accepted."""
     try:

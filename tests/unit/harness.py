@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from rooms_adapters.memory import (
     MemoryDatabase,
@@ -19,12 +20,25 @@ from rooms_domain import (
     RequestId,
     RequestKey,
     Room,
+    RoomEvents,
     SecureCodeGenerator,
     UnitOfWorkFactory,
     UserId,
 )
+from rooms_ws.rate_limit import KeyedBudget
+from rooms_ws.session import LobbyServices, SessionLimits, SessionServices
 
 NOW_MS = 1_764_000_000_123
+
+SESSION_LIMITS = SessionLimits(
+    max_message_bytes=65536,
+    rate_per_second=1000.0,
+    rate_burst=1000,
+    rate_abuse_strikes=100,
+    outbox_size=8,
+    send_timeout_s=5.0,
+    max_followed_rooms=64,
+)
 
 
 class FixedClock:
@@ -63,6 +77,24 @@ class Harness:
         assert self.cache.views == {}
         assert self.db.held_keys == set()
         assert self.db.held_codes == set()
+
+    def session_services(
+        self, events: RoomEvents, create_room: CreateRoom | None = None, **limits: Any
+    ) -> SessionServices:
+        """A WebSocket session's services on this harness's stores, publishing on ``events``,
+        with ``SESSION_LIMITS`` but for ``limits``."""
+        return SessionServices(
+            create_room=self.create_room if create_room is None else create_room,
+            events=events,
+            limits=replace(SESSION_LIMITS, **limits),
+            create_budget=KeyedBudget(per_minute=1000),
+            lobby=LobbyServices.on(
+                uow_factory=MemoryUnitOfWorkFactory(self.db),
+                live_state=self.cache,
+                clock=self.clock,
+                live_state_timeout_s=0.05,
+            ),
+        )
 
 
 def new_request_id() -> RequestId:

@@ -41,7 +41,14 @@ from rooms_domain import (
     Visibility,
 )
 from tests.contracts.support import eventually, new_room
-from tests.unit.harness import NOW_MS, FixedClock, command, make_harness, new_request_id
+from tests.unit.harness import (
+    NOW_MS,
+    FixedClock,
+    Harness,
+    command,
+    make_harness,
+    new_request_id,
+)
 
 USE_CASE_LOGGER = "rooms_domain.create_room"
 
@@ -312,16 +319,8 @@ async def test_a_failing_cache_still_gives_success_with_the_room_persisted(
 ) -> None:
     h = make_harness()
     h.cache.fail_with = ConnectionError("redis is down")
-    user = h.add_user()
-    cmd = command(user)
-
-    with caplog.at_level(logging.WARNING, logger=USE_CASE_LOGGER):
-        result = await h.create_room(cmd)
-
-    assert result.room_id in h.db.rooms
-    assert h.stored_reply(user, cmd.request_id) == result
+    await _persisted_and_logged_once(h, caplog, ConnectionError)
     assert h.cache.views == {}
-    _assert_logged_once_for(caplog, result.room_id, ConnectionError)
 
 
 async def test_a_hanging_cache_still_gives_success_with_the_room_persisted(
@@ -329,15 +328,7 @@ async def test_a_hanging_cache_still_gives_success_with_the_room_persisted(
 ) -> None:
     h = make_harness(live_state_timeout_s=0.01)
     h.cache.hang = True
-    user = h.add_user()
-    cmd = command(user)
-
-    with caplog.at_level(logging.WARNING, logger=USE_CASE_LOGGER):
-        result = await asyncio.wait_for(h.create_room(cmd), NEVER)
-
-    assert result.room_id in h.db.rooms
-    assert h.stored_reply(user, cmd.request_id) == result
-    _assert_logged_once_for(caplog, result.room_id, TimeoutError)
+    await _persisted_and_logged_once(h, caplog, TimeoutError)
 
 
 async def test_a_declared_cache_outage_is_one_brief_line_per_room(
@@ -543,6 +534,21 @@ async def test_the_live_view_written_has_every_field_of_the_contract() -> None:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+async def _persisted_and_logged_once(
+    h: Harness, caplog: pytest.LogCaptureFixture, cause: type[BaseException]
+) -> None:
+    """A create despite a sick cache: the room persisted, its reply stored, one log line."""
+    user = h.add_user()
+    cmd = command(user)
+
+    with caplog.at_level(logging.WARNING, logger=USE_CASE_LOGGER):
+        result = await asyncio.wait_for(h.create_room(cmd), NEVER)
+
+    assert result.room_id in h.db.rooms
+    assert h.stored_reply(user, cmd.request_id) == result
+    _assert_logged_once_for(caplog, result.room_id, cause)
 
 
 def _assert_logged_once_for(

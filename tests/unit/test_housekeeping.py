@@ -1,4 +1,4 @@
-"""The sweep round's own rules, on the in-memory fakes (the ports: test_housekeeping_memory)."""
+"""The sweep round's own rules, on the in-memory fakes (the ports: test_memory_contracts)."""
 
 from __future__ import annotations
 

@@ -11,15 +11,12 @@ from rooms_domain import (
     Problem,
     Readiness,
     Room,
-    RoomCode,
     RoomId,
     RoomsError,
-    RoomSettings,
     RoomStatus,
     SeatStatus,
     UserId,
     ValidationFailed,
-    Visibility,
 )
 from rooms_domain.errors import (
     NotHost,
@@ -41,6 +38,7 @@ from rooms_domain.events import (
     RoomClosed,
 )
 from rooms_domain.lobby_rules import Change
+from tests.contracts import support
 
 
 def user() -> UserId:
@@ -49,11 +47,7 @@ def user() -> UserId:
 
 def new_room(max_players: int = 4) -> tuple[Room, UserId]:
     host = user()
-    settings = RoomSettings(Visibility.PRIVATE, max_players, "classic", {})
-    room = Room.open(
-        room_id=RoomId(uuid.uuid4()), owner=host, code=RoomCode("AB12CD"), settings=settings
-    )
-    return room, host
+    return support.new_room(host, "AB12CD", max_players=max_players), host
 
 
 def with_players(n: int, *, max_players: int = 4) -> tuple[Room, list[UserId]]:

@@ -16,19 +16,17 @@ from hypothesis import strategies as st
 
 from rooms_domain import (
     Room,
-    RoomCode,
     RoomId,
     RoomsError,
-    RoomSettings,
     RoomStatus,
     SeatStatus,
     UserId,
     ValidationFailed,
-    Visibility,
 )
 from rooms_domain.errors import Refusal, RoomNotFound
 from rooms_domain.events import HostChanged, PlayerLeft, RoomClosed
 from rooms_domain.lobby_rules import Change
+from tests.contracts.support import new_room
 
 USERS = [UserId(uuid.UUID(int=i + 1)) for i in range(6)]  # USERS[0] creates the room
 # Repeats weight the draw: with leaves as likely as joins, most rooms close before a start.
@@ -111,13 +109,7 @@ def test_any_sequence_of_requests_keeps_the_lobby_consistent(
     max_players: int, players: int, script: list[tuple[str, int, int]]
 ) -> None:
     """``players`` > 0: that many join, all ready, and the host starts, before the script."""
-    settings = RoomSettings(Visibility.PRIVATE, max_players, "classic", {})
-    room = Room.open(
-        room_id=RoomId(uuid.UUID(int=99)),
-        owner=USERS[0],
-        code=RoomCode("AB12CD"),
-        settings=settings,
-    )
+    room = new_room(USERS[0], "AB12CD", max_players=max_players, room_id=RoomId(uuid.UUID(int=99)))
     _check_invariants(room)
     if players:
         # Random scripts seldom reach a game on their own; this prefix makes half of them start

@@ -1,4 +1,5 @@
-"""The contract suites against the in-memory adapters."""
+"""The contract suites against the in-memory adapters (the sweep's too: PostgreSQL and Redis run
+them in integration)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from rooms_adapters.memory import (
     MemoryRoomEvents,
     MemoryUnitOfWorkFactory,
 )
-from rooms_domain import UserId
+from rooms_adapters.memory_housekeeping import (
+    MemoryClosingTimes,
+    MemorySweepStore,
+    MemoryViewVersions,
+)
+from rooms_domain import SystemClock, UserId
+from tests.contracts.housekeeping import HousekeepingContract
 from tests.contracts.live_state import LiveStateCacheContract, LiveUpdateContract
 from tests.contracts.lobby_store import LobbyStoreContract
 from tests.contracts.room_events import RoomEventsContract
@@ -63,3 +70,22 @@ class TestMemoryRoomEvents(RoomEventsContract):
 
 class TestMemoryLobbyStore(LobbyStoreContract):
     pass
+
+
+class TestMemoryHousekeeping(HousekeepingContract):
+    @pytest.fixture
+    def live_state(self) -> MemoryLiveStateCache:
+        # The sweep reads views only; no room events behind this cache.
+        return MemoryLiveStateCache()
+
+    @pytest.fixture
+    def sweep_store(self, uow_factory: MemoryUnitOfWorkFactory) -> MemorySweepStore:
+        return MemorySweepStore(uow_factory.db)
+
+    @pytest.fixture
+    def closing_times(self) -> MemoryClosingTimes:
+        return MemoryClosingTimes(SystemClock())
+
+    @pytest.fixture
+    def view_versions(self, live_state: MemoryLiveStateCache) -> MemoryViewVersions:
+        return MemoryViewVersions(live_state)

@@ -27,6 +27,7 @@ from rooms_domain import (
     Visibility,
 )
 from rooms_domain.model import CODE_ALPHABET
+from tests.contracts.support import new_room
 
 VALID: dict[str, object] = {
     "visibility": "private",
@@ -247,10 +248,7 @@ def test_exactly_the_broken_fields_are_reported(bad: set[str]) -> None:
 
 def a_new_room(code: str = "AB12CD") -> tuple[Room, UserId]:
     owner = UserId(uuid.uuid4())
-    room = Room.open(
-        room_id=RoomId(uuid.uuid4()), owner=owner, code=RoomCode(code), settings=check()
-    )
-    return room, owner
+    return new_room(owner, code), owner
 
 
 def test_a_new_room_is_open_at_version_0_with_the_owner_hosting_seat_0() -> None:

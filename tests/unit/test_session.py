@@ -12,32 +12,21 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
 from starlette.websockets import WebSocket
 
-from rooms_adapters.memory import MemoryRoomEvents, MemoryUnitOfWorkFactory
+from rooms_adapters.memory import MemoryRoomEvents
 from rooms_domain import CreateRoom, RoomId
 from rooms_ws.auth import Identity
 from rooms_ws.errors import CloseCode
-from rooms_ws.rate_limit import KeyedBudget
-from rooms_ws.session import LobbyServices, Session, SessionLimits, SessionServices
+from rooms_ws.session import Session
 from rooms_ws.settings import Settings, SettingsError, load_settings
 from tests.contracts.support import eventually
 from tests.unit.fake_socket import FakeSocket
 from tests.unit.harness import make_harness
-
-LIMITS = SessionLimits(
-    max_message_bytes=65536,
-    rate_per_second=1000.0,
-    rate_burst=1000,
-    rate_abuse_strikes=100,
-    outbox_size=8,
-    send_timeout_s=5.0,
-    max_followed_rooms=64,
-)
 
 
 def create_room(request_id: str | None = None) -> dict[str, Any]:
@@ -88,18 +77,7 @@ async def connect() -> AsyncIterator[Any]:
         harness = make_harness()
         user = harness.add_user()
         events = MemoryRoomEvents()
-        services = SessionServices(
-            create_room=wrap(harness.create_room),
-            events=events,
-            limits=replace(LIMITS, **limits),
-            create_budget=KeyedBudget(per_minute=1000),
-            lobby=LobbyServices.on(
-                uow_factory=MemoryUnitOfWorkFactory(harness.db),
-                live_state=harness.cache,
-                clock=harness.clock,
-                live_state_timeout_s=0.05,
-            ),
-        )
+        services = harness.session_services(events, wrap(harness.create_room), **limits)
         socket = FakeSocket()
         identity = Identity(user_id=user, expires_at=time.time() + expires_in_s)
         session = Session(cast(WebSocket, socket), identity, services)

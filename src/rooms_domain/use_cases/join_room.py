@@ -29,15 +29,8 @@ class JoinRoom(ChangeRoom[JoinRoomCommand]):
     def _reply(
         self, room: Room, cmd: JoinRoomCommand, names: Mapping[UserId, str]
     ) -> dict[str, Any]:
-        seat = room.seat_of(cmd.user_id)
-        assert seat is not None
-        return {
-            "room_id": str(room.room_id),
-            "seat_index": seat.index,
-            "is_host": seat.is_host,
-            "version": room.version,
-            "room": snapshot(room, names, connected=seated_users(room)),
-        }
+        reply = self._seat_reply(room, cmd.user_id, lambda seat: {"is_host": seat.is_host})
+        return {**reply, "room": snapshot(room, names, connected=seated_users(room))}
 
     async def _fresh(
         self, room: Room, cmd: JoinRoomCommand, payload: dict[str, Any], *, written: bool

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from rooms_domain.commands import LeaveRoomCommand
 from rooms_domain.lobby_rules import Change
-from rooms_domain.model import Room, UserId
+from rooms_domain.model import Room
 from rooms_domain.use_cases.lobby import ChangeRoomById
 
 
 class LeaveRoom(ChangeRoomById[LeaveRoomCommand]):
     def _change(self, room: Room, cmd: LeaveRoomCommand, display_name: str) -> Change:
         return room.leave(cmd.user_id)
-
-    def _reply(
-        self, room: Room, cmd: LeaveRoomCommand, names: Mapping[UserId, str]
-    ) -> dict[str, Any]:
-        return {"room_id": str(room.room_id), "version": room.version}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -27,7 +27,7 @@ from rooms_domain.errors import Refusal, RoomNotFound
 from rooms_domain.events import LobbyEvent
 from rooms_domain.live_state import LiveUpdate, connected_users
 from rooms_domain.lobby_rules import Change
-from rooms_domain.model import Room, RoomCode, RoomId, RoomStatus, SeatStatus, UserId
+from rooms_domain.model import Room, RoomCode, RoomId, RoomStatus, Seat, SeatStatus, UserId
 from rooms_domain.ports import (
     Clock,
     Completion,
@@ -193,9 +193,23 @@ class ChangeRoom(LiveSteps, Generic[C]):
     def _reply(self, room: Room, cmd: C, names: Mapping[UserId, str]) -> dict[str, Any]:
         raise NotImplementedError
 
+    @staticmethod
+    def _seat_reply(
+        room: Room, user_id: UserId, fields: Callable[[Seat], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A reply naming the requester's seat: room_id, seat_index, ``fields(seat)``, version."""
+        seat = room.seat_of(user_id)
+        assert seat is not None
+        head = {"room_id": str(room.room_id), "seat_index": seat.index}
+        return {**head, **fields(seat), "version": room.version}
+
 
 class ChangeRoomById(ChangeRoom[R]):
     """A writing request addressed by ``room_id``: every one but join_room."""
 
     def _room_of(self, cmd: R) -> RoomId | RoomCode:
         return cmd.room_id
+
+    def _reply(self, room: Room, cmd: R, names: Mapping[UserId, str]) -> dict[str, Any]:
+        """The reply of leave_room and start_game: the room and its version after."""
+        return {"room_id": str(room.room_id), "version": room.version}

@@ -18,11 +18,4 @@ class SetReady(ChangeRoomById[SetReadyCommand]):
     def _reply(
         self, room: Room, cmd: SetReadyCommand, names: Mapping[UserId, str]
     ) -> dict[str, Any]:
-        seat = room.seat_of(cmd.user_id)
-        assert seat is not None
-        return {
-            "room_id": str(room.room_id),
-            "seat_index": seat.index,
-            "ready": cmd.ready,
-            "version": room.version,
-        }
+        return self._seat_reply(room, cmd.user_id, lambda seat: {"ready": cmd.ready})

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from rooms_domain.commands import StartGameCommand
 from rooms_domain.lobby_rules import Change
-from rooms_domain.model import Room, UserId
+from rooms_domain.model import Room
 from rooms_domain.use_cases.lobby import ChangeRoomById
 
 
 class StartGame(ChangeRoomById[StartGameCommand]):
     def _change(self, room: Room, cmd: StartGameCommand, display_name: str) -> Change:
         return room.start(cmd.user_id)
-
-    def _reply(
-        self, room: Room, cmd: StartGameCommand, names: Mapping[UserId, str]
-    ) -> dict[str, Any]:
-        return {"room_id": str(room.room_id), "version": room.version}
