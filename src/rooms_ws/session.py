@@ -509,8 +509,8 @@ class Session:
         # Never blocks the process-wide fan-out: a full queue closes this
         # connection (4009) instead of slowing every other one down.
         taken = self._outbox.offer(message)
-        if ended is None and _ends_following(message, self._user):
-            version = _version(message)
+        version = None if ended is not None else _ending_version(message, self._user)
+        if version is not None:
             self._ended[room_id] = version
             asyncio.get_running_loop().call_later(
                 UNFOLLOW_GRACE_S,
@@ -568,24 +568,35 @@ def _in_background(step: Callable[[], Coroutine[Any, Any, None]]) -> None:
     task.add_done_callback(_BACKGROUND.discard)
 
 
-def _ends_following(message: str, user: str) -> bool:
-    """Whether an event ends a connection's following of its room (docs/protocol.md).
+def _ending_version(message: str, user: str) -> int | None:
+    """The version of an event that ends a connection's following of its room, else None.
 
-    The user's own ``player_left`` (left or kicked), or ``room_closed``. A
-    cheap test first: most events are neither.
+    Such an event is the user's own ``player_left`` (left or kicked), or
+    ``room_closed`` (docs/protocol.md). A cheap test first: most events are
+    neither; the rest are parsed once.
     """
     if "player_left" not in message and "room_closed" not in message:
-        return False
+        return None
     frame = orjson.loads(message)
     kind = frame.get("type")
-    if kind == "room_closed":
-        return True
-    return kind == "player_left" and bool(frame.get("payload", {}).get("user_id") == user)
+    if kind == "room_closed" or (
+        kind == "player_left" and frame.get("payload", {}).get("user_id") == user
+    ):
+        return _payload_version(frame)
+    return None
 
 
 def _version(message: str) -> int:
     try:
-        version = orjson.loads(message)["payload"]["version"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+        frame = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return 0
+    return _payload_version(frame)
+
+
+def _payload_version(frame: Any) -> int:
+    try:
+        version = frame["payload"]["version"]
+    except (KeyError, TypeError):
         return 0
     return version if isinstance(version, int) else 0
