@@ -498,9 +498,7 @@ class Session:
             await presence.followed(room_id, self._identity.user_id)
         if len(followed) > self._limits.max_followed_rooms:
             # One room more than allowed: stop following the least recent.
-            oldest = next(iter(followed))
-            self._ended.pop(oldest, None)
-            await self._unsubscribe(oldest, followed.pop(oldest))
+            await self._unfollow(next(iter(followed)))
 
     def _deliver(self, room_id: RoomId, message: str) -> bool:
         ended = self._ended.get(room_id)
