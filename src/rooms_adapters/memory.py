@@ -20,7 +20,7 @@ from rooms_domain.errors import (
     StoreUnavailable,
     UnknownUser,
 )
-from rooms_domain.events import event_frame, event_message
+from rooms_domain.events import LobbyEvent, event_frame, event_message
 from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import Room, RoomCode, RoomId, UserId
 from rooms_domain.ports import (
@@ -302,9 +302,13 @@ class MemoryLiveStateCache:
         elif room_id not in self.closed and (stored is None or stored.version < update.version):
             self.views[room_id] = update.view.written_over(stored)
         for event in update.events:
-            self.published.append((room_id, event_frame(event)))
-            if self._events is not None:
-                await self._events.publish(room_id, event_message(event))
+            await self.publish(room_id, event, self._events)
+
+    async def publish(self, room_id: RoomId, event: LobbyEvent, events: RoomEvents | None) -> None:
+        """Record the event's frame in :attr:`published`, and publish it on ``events`` if given."""
+        self.published.append((room_id, event_frame(event)))
+        if events is not None:
+            await events.publish(room_id, event_message(event))
 
     async def _misbehave(self) -> None:
         if self.hang:
