@@ -35,9 +35,9 @@ class MemoryPresence:
 
     async def beat(self, instance: str, now_ms: int) -> bool:
         self._misbehave()
-        last = self.beats.get(instance)
+        alive = self._alive(instance, now_ms)
         self.beats[instance] = now_ms
-        return last is not None and last >= now_ms - self._dead_after_ms
+        return alive
 
     async def connect(self, room_id: RoomId, user_id: UserId, instance: str, now_ms: int) -> bool:
         self._misbehave()
