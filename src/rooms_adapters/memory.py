@@ -66,6 +66,14 @@ class MemoryDatabase:
     def add_user(self, user_id: UserId, display_name: str) -> None:
         self.users[user_id] = display_name
 
+    def seated_names(self, room: Room) -> dict[UserId, str]:
+        """The display names of the room's seated users, as a join on ``users`` reads them."""
+        return {
+            seat.user_id: self.users[seat.user_id]
+            for seat in room.seats
+            if seat.user_id is not None
+        }
+
     def codes(self) -> set[RoomCode]:
         return {room.code for room in self.rooms.values()}
 
@@ -237,12 +245,7 @@ class MemoryRoomRepository:
         room = await self.get(room_id)
         if room is None:
             return None
-        names = {
-            seat.user_id: self._db.users[seat.user_id]
-            for seat in room.seats
-            if seat.user_id is not None
-        }
-        return SeatedRoom(room, names)
+        return SeatedRoom(room, self._db.seated_names(room))
 
     async def save(self, after: Room, completes: Completion | None = None) -> None:
         self._db.check_available()

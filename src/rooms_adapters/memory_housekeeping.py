@@ -56,8 +56,7 @@ class MemorySweepRound:
         for room_id in ids:
             room = self._db.rooms[room_id]
             if room.status is not RoomStatus.CLOSED:
-                names = {s.user_id: self._db.users[s.user_id] for s in room.seats if s.user_id}
-                rooms.append(LiveRoom(room, names))
+                rooms.append(LiveRoom(room, self._db.seated_names(room)))
         return LiveSlice(tuple(rooms), next_after)
 
     async def purge_finished(
