@@ -20,7 +20,7 @@ from rooms_domain.errors import (
     StoreUnavailable,
     UnknownUser,
 )
-from rooms_domain.events import event_frame, event_message
+from rooms_domain.events import LobbyEvent, event_frame, event_message
 from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import Room, RoomCode, RoomId, UserId
 from rooms_domain.ports import (
@@ -65,6 +65,14 @@ class MemoryDatabase:
 
     def add_user(self, user_id: UserId, display_name: str) -> None:
         self.users[user_id] = display_name
+
+    def seated_names(self, room: Room) -> dict[UserId, str]:
+        """The display names of the room's seated users, as a join on ``users`` reads them."""
+        return {
+            seat.user_id: self.users[seat.user_id]
+            for seat in room.seats
+            if seat.user_id is not None
+        }
 
     def codes(self) -> set[RoomCode]:
         return {room.code for room in self.rooms.values()}
@@ -237,12 +245,7 @@ class MemoryRoomRepository:
         room = await self.get(room_id)
         if room is None:
             return None
-        names = {
-            seat.user_id: self._db.users[seat.user_id]
-            for seat in room.seats
-            if seat.user_id is not None
-        }
-        return SeatedRoom(room, names)
+        return SeatedRoom(room, self._db.seated_names(room))
 
     async def save(self, after: Room, completes: Completion | None = None) -> None:
         self._db.check_available()
@@ -302,9 +305,13 @@ class MemoryLiveStateCache:
         elif room_id not in self.closed and (stored is None or stored.version < update.version):
             self.views[room_id] = update.view.written_over(stored)
         for event in update.events:
-            self.published.append((room_id, event_frame(event)))
-            if self._events is not None:
-                await self._events.publish(room_id, event_message(event))
+            await self.publish(room_id, event, self._events)
+
+    async def publish(self, room_id: RoomId, event: LobbyEvent, events: RoomEvents | None) -> None:
+        """Record the event's frame in :attr:`published`, and publish it on ``events`` if given."""
+        self.published.append((room_id, event_frame(event)))
+        if events is not None:
+            await events.publish(room_id, event_message(event))
 
     async def _misbehave(self) -> None:
         if self.hang:

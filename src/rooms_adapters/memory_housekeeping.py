@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from itertools import islice
+from typing import TypeVar
 
 from rooms_adapters.memory import MemoryDatabase, MemoryLiveStateCache
 from rooms_domain.housekeeping import KeySlice, LiveRoom, LiveSlice, RoomSlice
@@ -23,18 +23,22 @@ from rooms_domain.model import RoomId, RoomStatus
 from rooms_domain.ports import Clock
 from rooms_domain.replies import RequestKey
 
+_K = TypeVar("_K", RoomId, RequestKey)
+
+
+def _page(keys: Iterable[_K], after: _K | None, scan: int) -> tuple[list[_K], _K | None]:
+    """The first ``scan`` keys past ``after``, and the cursor to go on from (None: done)."""
+    page = sorted(k for k in keys if after is None or k > after)[:scan]
+    return page, (page[-1] if len(page) == scan else None)
+
 
 class MemorySweepRound:
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
 
-    def _after(self, after: RoomId | None, scan: int) -> tuple[list[RoomId], RoomId | None]:
-        ids = sorted(r for r in self._db.rooms if after is None or r > after)[:scan]
-        return ids, (ids[-1] if len(ids) == scan else None)
-
     async def closed_rooms(self, after: RoomId | None, scan: int) -> RoomSlice:
         self._db.check_available()
-        ids, next_after = self._after(after, scan)
+        ids, next_after = _page(self._db.rooms, after, scan)
         closed = [r for r in ids if self._db.rooms[r].status is RoomStatus.CLOSED]
         return RoomSlice(tuple(closed), next_after)
 
@@ -51,13 +55,12 @@ class MemorySweepRound:
 
     async def live_rooms(self, after: RoomId | None, scan: int) -> LiveSlice:
         self._db.check_available()
-        ids, next_after = self._after(after, scan)
+        ids, next_after = _page(self._db.rooms, after, scan)
         rooms = []
         for room_id in ids:
             room = self._db.rooms[room_id]
             if room.status is not RoomStatus.CLOSED:
-                names = {s.user_id: self._db.users[s.user_id] for s in room.seats if s.user_id}
-                rooms.append(LiveRoom(room, names))
+                rooms.append(LiveRoom(room, self._db.seated_names(room)))
         return LiveSlice(tuple(rooms), next_after)
 
     async def purge_finished(
@@ -67,9 +70,7 @@ class MemorySweepRound:
         now = self._db.clock.now_ms()
         # Keys held by an open Unit of Work are not in ``idempotency`` until
         # it commits: a running request's key is never seen here.
-        keys = list(
-            islice(sorted(k for k in self._db.idempotency if after is None or k > after), scan)
-        )
+        keys, next_after = _page(self._db.idempotency, after, scan)
         deleted = 0
         for key in keys:
             record = self._db.idempotency[key]
@@ -78,7 +79,7 @@ class MemorySweepRound:
             elif record.finished_at_ms <= now - retention_ms:
                 del self._db.idempotency[key]
                 deleted += 1
-        return KeySlice(deleted, keys[-1] if len(keys) == scan else None)
+        return KeySlice(deleted, next_after)
 
     async def count_by_status(self) -> dict[str, int]:
         self._db.check_available()

@@ -9,13 +9,7 @@ from __future__ import annotations
 import json
 
 from rooms_adapters.memory import MemoryLiveStateCache
-from rooms_domain.events import (
-    LobbyEvent,
-    PlayerDisconnected,
-    PlayerReconnected,
-    event_frame,
-    event_message,
-)
+from rooms_domain.events import PlayerDisconnected, PlayerReconnected
 from rooms_domain.live_state import LiveRoomView
 from rooms_domain.model import RoomId, UserId, compact_json
 from rooms_domain.ports import RoomEvents
@@ -41,9 +35,9 @@ class MemoryPresence:
 
     async def beat(self, instance: str, now_ms: int) -> bool:
         self._misbehave()
-        last = self.beats.get(instance)
+        alive = self._alive(instance, now_ms)
         self.beats[instance] = now_ms
-        return last is not None and last >= now_ms - self._dead_after_ms
+        return alive
 
     async def connect(self, room_id: RoomId, user_id: UserId, instance: str, now_ms: int) -> bool:
         self._misbehave()
@@ -128,14 +122,11 @@ class MemoryPresence:
             self._live_state.views[room_id] = LiveRoomView(view.meta, seats)
             kind = PlayerReconnected if connected else PlayerDisconnected
             index = int(field.removeprefix("seat:"))
-            await self._publish(room_id, kind(room_id, view.version, index, user_id))
+            await self._live_state.publish(
+                room_id, kind(room_id, view.version, index, user_id), self._events
+            )
             return True
         return None
-
-    async def _publish(self, room_id: RoomId, event: LobbyEvent) -> None:
-        self._live_state.published.append((room_id, event_frame(event)))
-        if self._events is not None:
-            await self._events.publish(room_id, event_message(event))
 
     def _misbehave(self) -> None:
         if self.fail_with is not None:

@@ -109,6 +109,11 @@ def _seat_index_problem(value: object) -> str | None:
 _ROOM_ID: Final = Field(_room_id_problem)
 
 
+def _json_value(value: object) -> object:
+    """A checked field as JSON: ids and codes as plain strings, the rest as is."""
+    return str(value) if isinstance(value, uuid.UUID | str) else value
+
+
 @dataclass(frozen=True, slots=True)
 class LobbyCommand:
     """A lobby request of ``user_id``; subclasses name their fields and rules."""
@@ -136,7 +141,7 @@ class LobbyCommand:
 
     def fields(self) -> dict[str, object]:
         """The request's checked fields as JSON values (what the fingerprint covers)."""
-        raise NotImplementedError
+        return {name: _json_value(getattr(self, name)) for name in self.FIELDS}
 
     def fingerprint(self) -> str:
         return fingerprint(self.OPERATION, self.fields())
@@ -153,9 +158,6 @@ class JoinRoomCommand(LobbyCommand):
     def _typed(cls, values: dict[str, object]) -> tuple[object, ...]:
         return (normalise(str(values["code"])),)
 
-    def fields(self) -> dict[str, object]:
-        return {"code": str(self.code)}
-
 
 @dataclass(frozen=True, slots=True)
 class RoomCommand(LobbyCommand):
@@ -168,9 +170,6 @@ class RoomCommand(LobbyCommand):
     @classmethod
     def _typed(cls, values: dict[str, object]) -> tuple[object, ...]:
         return (RoomId(uuid.UUID(str(values["room_id"]))),)
-
-    def fields(self) -> dict[str, object]:
-        return {"room_id": str(self.room_id)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +202,6 @@ class SetReadyCommand(RoomCommand):
     def _typed(cls, values: dict[str, object]) -> tuple[object, ...]:
         return (*RoomCommand._typed(values), values["ready"] is True)
 
-    def fields(self) -> dict[str, object]:
-        return {"room_id": str(self.room_id), "ready": self.ready}
-
 
 @dataclass(frozen=True, slots=True)
 class KickPlayerCommand(RoomCommand):
@@ -221,6 +217,3 @@ class KickPlayerCommand(RoomCommand):
         seat_index = values["seat_index"]
         assert isinstance(seat_index, int)
         return (*RoomCommand._typed(values), seat_index)
-
-    def fields(self) -> dict[str, object]:
-        return {"room_id": str(self.room_id), "seat_index": self.seat_index}
