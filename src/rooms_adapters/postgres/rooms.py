@@ -27,6 +27,7 @@ from rooms_domain.model import (
     RoomStatus,
     Seat,
     SeatStatus,
+    UserId,
     Visibility,
 )
 from rooms_domain.ports import Claim, Completion, SeatedRoom
@@ -254,8 +255,13 @@ def _seated(rows: Sequence[asyncpg.Record]) -> SeatedRoom | None:
     """The room of rows of :data:`_SEATED` (possibly one row of NULLs: no room)."""
     if not rows or rows[0]["room_id"] is None:
         return None
+    return SeatedRoom(*room_and_names(rows))
+
+
+def room_and_names(rows: Sequence[asyncpg.Record]) -> tuple[Room, dict[UserId, str]]:
+    """One room's rows (room, seat and ``display_name`` columns): the room, occupants' names."""
     names = {row["user_id"]: row["display_name"] for row in rows if row["user_id"]}
-    return SeatedRoom(room_from_rows(rows[0]["room_id"], rows), names)
+    return room_from_rows(rows[0]["room_id"], rows), names
 
 
 def _seat_json(seat: Seat) -> dict[str, object]:
