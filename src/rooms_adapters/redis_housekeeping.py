@@ -81,17 +81,17 @@ class RedisHousekeeping:
         self._client = client
         self._ttl_s = ttl_s  # of a tombstone written at first sighting
         self._timeout_s = timeout_s
+        self._due = client.register_script(_DUE)
+        self._forget = client.register_script(_FORGET)
 
     async def due(self, room_ids: Sequence[RoomId], retention_ms: int) -> list[RoomId]:
-        script = self._client.register_script(_DUE)
         keys = [closed_key(room_id) for room_id in room_ids]
-        found = await self._bounded(script(keys=keys, args=[retention_ms, self._ttl_s]))
+        found = await self._bounded(self._due(keys=keys, args=[retention_ms, self._ttl_s]))
         return [room_ids[int(i) - 1] for i in found]
 
     async def forget(self, room_ids: Sequence[RoomId]) -> None:
-        script = self._client.register_script(_FORGET)
         keys = [closed_key(room_id) for room_id in room_ids]
-        await self._bounded(script(keys=keys, args=[TOMBSTONE_TTL_S * 1000]))
+        await self._bounded(self._forget(keys=keys, args=[TOMBSTONE_TTL_S * 1000]))
 
     async def versions(self, room_ids: Sequence[RoomId]) -> list[int | None]:
         pipe = self._client.pipeline(transaction=False)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from itertools import chain
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from rooms_adapters.redis_events import channel_name
 from rooms_domain.events import event_message
@@ -135,14 +136,21 @@ return outcome
 """
 
 
+def live_apply_script(client: aioredis.Redis) -> AsyncScript:
+    """The step registered with ``client``: once, at start-up, not per update."""
+    return client.register_script(_SCRIPT)
+
+
 async def apply_live_update(
-    client: aioredis.Redis,
+    script: AsyncScript,
     keys: tuple[str, str],
     room_id: RoomId,
     update: LiveUpdate,
     ttl_s: int = TOMBSTONE_TTL_S,
 ) -> str:
     """Run the step for ``room_id`` (``keys``: its meta and seats hashes); what it did.
+
+    ``script`` is the step as ``live_apply_script`` registered it.
 
     One of ``written``, ``stale``, ``tombstone`` or ``closed``. Redis errors
     propagate: bounding and translating them is the caller's.
@@ -159,7 +167,5 @@ async def apply_live_update(
         *chain.from_iterable(view.seats.items()),
         *(event_message(event) for event in update.events),
     )
-    # register_script only hashes the text (no round trip): cheap per call.
-    script = client.register_script(_SCRIPT)
     outcome = await script(keys=[*keys, closed_key(room_id)], args=args)
     return outcome.decode() if isinstance(outcome, bytes) else str(outcome)

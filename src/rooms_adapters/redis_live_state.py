@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.redis_client import packed_command, redis_client
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
-from rooms_adapters.redis_live_apply import TOMBSTONE_TTL_S, apply_live_update
+from rooms_adapters.redis_live_apply import TOMBSTONE_TTL_S, apply_live_update, live_apply_script
 from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import RoomId
 
@@ -65,6 +65,7 @@ class RedisLiveStateCache:
     ) -> None:
         self._client = client
         self._tombstone_ttl_s = tombstone_ttl_s
+        self._apply_script = live_apply_script(client)
         self._redis_timeout_s = redis_timeout_s
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         # Connections kept checked out of the client's pool for room_created.
@@ -97,7 +98,7 @@ class RedisLiveStateCache:
         outcome = await self._guarded(
             room_id,
             lambda: _listed(
-                apply_live_update(self._client, keys, room_id, update, self._tombstone_ttl_s)
+                apply_live_update(self._apply_script, keys, room_id, update, self._tombstone_ttl_s)
             ),
         )
         logger.debug("live state: room %s v%s %s", room_id, update.version, outcome[0])

@@ -214,8 +214,7 @@ class RedisPresence:
         client: Any = self._client
         members = await self._guarded(lambda: client.spop(self.instance_key(instance), limit))
         for member in members or ():
-            room, user = _text(member).split("/", 1)
-            room_id, user_id = RoomId(uuid.UUID(room)), UserId(uuid.UUID(user))
+            room_id, user_id = _seat_of(member)
             await self.disconnect(room_id, user_id, instance, now_ms)
         keys = [self.instances_key, self.instance_key(instance)]
         await self._guarded(lambda: self._forget_instance(keys=keys, args=[instance, threshold]))
@@ -230,8 +229,7 @@ class RedisPresence:
         )
         seats = []
         for member, score in rows:
-            room, user = _text(member).split("/", 1)
-            seats.append(HeldSeat(RoomId(uuid.UUID(room)), UserId(uuid.UUID(user)), int(score)))
+            seats.append(HeldSeat(*_seat_of(member), int(score)))
         return seats
 
     async def is_held(self, room_id: RoomId, user_id: UserId) -> bool:
@@ -298,6 +296,12 @@ class RedisPresence:
 
 def _held(room_id: RoomId, user_id: UserId) -> str:
     return f"{room_id}/{user_id}"
+
+
+def _seat_of(member: bytes | str) -> tuple[RoomId, UserId]:
+    """The inverse of ``_held``."""
+    room, user = _text(member).split("/", 1)
+    return RoomId(uuid.UUID(room)), UserId(uuid.UUID(user))
 
 
 def _text(value: bytes | str) -> str:

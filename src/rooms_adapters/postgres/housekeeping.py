@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from rooms_adapters.postgres.errors import translated
 from rooms_adapters.postgres.idempotency import FINISHED_AT_MS
 from rooms_adapters.postgres.pool import PoolSettings
-from rooms_adapters.postgres.rooms import _room
+from rooms_adapters.postgres.rooms import room_and_names
 from rooms_domain.housekeeping import KeySlice, LiveRoom, LiveSlice, RoomSlice
 from rooms_domain.model import RequestId, RoomId, RoomStatus, UserId
 from rooms_domain.replies import RequestKey
@@ -128,10 +128,8 @@ class PostgresSweepRound:
             ids = [row["room_id"] for row in rows if not row["closed"]]
             loaded = await self._conn.fetch(_LOAD_LIVE, ids) if ids else []
         rooms = []
-        for room_id, group in groupby(loaded, key=lambda row: row["room_id"]):
-            seat_rows = list(group)
-            names = {UserId(r["user_id"]): r["display_name"] for r in seat_rows if r["user_id"]}
-            rooms.append(LiveRoom(_room(room_id, seat_rows), names))
+        for _, group in groupby(loaded, key=lambda row: row["room_id"]):
+            rooms.append(LiveRoom(*room_and_names(list(group))))
         return LiveSlice(tuple(rooms), rows[-1]["room_id"] if len(rows) == scan else None)
 
     async def purge_finished(

@@ -27,6 +27,7 @@ from rooms_domain.model import (
     RoomStatus,
     Seat,
     SeatStatus,
+    UserId,
     Visibility,
 )
 from rooms_domain.ports import Claim, Completion, SeatedRoom
@@ -195,7 +196,7 @@ class PostgresRoomRepository:
     async def get(self, room_id: RoomId) -> Room | None:
         with translated(self._conn):
             rows = await self._conn.fetch(_GET, room_id)
-        return _room(room_id, rows) if rows else None
+        return room_from_rows(room_id, rows) if rows else None
 
     async def code_taken(self, code: RoomCode) -> bool:
         with translated(self._conn):
@@ -254,8 +255,13 @@ def _seated(rows: Sequence[asyncpg.Record]) -> SeatedRoom | None:
     """The room of rows of :data:`_SEATED` (possibly one row of NULLs: no room)."""
     if not rows or rows[0]["room_id"] is None:
         return None
+    return SeatedRoom(*room_and_names(rows))
+
+
+def room_and_names(rows: Sequence[asyncpg.Record]) -> tuple[Room, dict[UserId, str]]:
+    """One room's rows (room, seat and ``display_name`` columns): the room, occupants' names."""
     names = {row["user_id"]: row["display_name"] for row in rows if row["user_id"]}
-    return SeatedRoom(_room(rows[0]["room_id"], rows), names)
+    return room_from_rows(rows[0]["room_id"], rows), names
 
 
 def _seat_json(seat: Seat) -> dict[str, object]:
@@ -268,7 +274,8 @@ def _seat_json(seat: Seat) -> dict[str, object]:
     }
 
 
-def _room(room_id: RoomId, rows: Sequence[asyncpg.Record]) -> Room:
+def room_from_rows(room_id: RoomId, rows: Sequence[asyncpg.Record]) -> Room:
+    """The domain ``Room`` from one room's joined room/seat rows (shared with housekeeping)."""
     first = rows[0]
     settings = RoomSettings(
         Visibility(first["visibility"]),
