@@ -8,7 +8,12 @@ three tabs costs one Redis step, not three. A task beats every third of
 tick, drops the entries of instances that stopped beating (``docs/protocol.md``,
 presence): whichever instance ticks first finds a SIGKILLed one.
 
-Redis may fail at a transition: the pair is then marked and set right on a
+A burst of transitions (an instance's clients all closing at once, a
+client following its 64 rooms going away) is let through at most
+``max_in_flight`` at a time: each step is bounded from when it is sent, so
+thousands racing for the connections would time out together and open the
+breaker for everyone. Redis may fail at a transition: the pair is then
+marked (logged at warning once until a step succeeds again) and set right on a
 later tick (connected if a socket here still follows, else disconnected), as
 is everything this instance follows when its beat finds it was counted dead
 (frozen, or cut off from Redis, for too long).
@@ -32,6 +37,8 @@ Pair = tuple[RoomId, UserId]
 # Entries of dead instances dropped per tick: a dead instance with many
 # users is cleared over a few ticks rather than in one long burst.
 EXPIRE_BATCH = 500
+# Transitions sent to Redis at once; the rest wait their turn unbounded.
+MAX_IN_FLIGHT = 32
 
 
 class PresenceTracker:
@@ -43,6 +50,7 @@ class PresenceTracker:
         timeout_s: float,
         redis_timeout_s: float = 0.5,
         instance: str | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self.presence = presence
         self.instance = instance or uuid.uuid4().hex[:16]
@@ -53,7 +61,9 @@ class PresenceTracker:
         self._locks: dict[Pair, asyncio.Lock] = {}
         self._dirty: set[Pair] = set()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = asyncio.Semaphore(max_in_flight)
         self._failing = False  # the beat failed last time: log once per outage
+        self._sync_failing = False  # a step failed and none succeeded since
         self.held_seats = 0  # as last seen, for the metrics
 
     @property
@@ -82,7 +92,7 @@ class PresenceTracker:
         try:
             # One step per pair at a time, each after the count it sees: a
             # follow and an unfollow racing end in the state of the last one.
-            async with lock:
+            async with lock, self._in_flight:
                 room_id, user_id = pair
                 now = self._clock.now_ms()
                 async with asyncio.timeout(self._redis_timeout_s * 2):
@@ -91,10 +101,14 @@ class PresenceTracker:
                     else:
                         await self.presence.disconnect(room_id, user_id, self.instance, now)
             self._dirty.discard(pair)
+            self._sync_failing = False
         except Exception as exc:
             self._dirty.add(pair)
-            # During a known outage (the beat fails too) this is every follow.
-            log = logger.info if self._failing else logger.warning
+            # During an outage this is every follow and every close: one
+            # warning for the episode, the rest at info.
+            quiet = self._failing or self._sync_failing
+            self._sync_failing = True
+            log = logger.info if quiet else logger.warning
             log(
                 "presence not updated; retried at the next beat (%s)",
                 type(exc).__name__,

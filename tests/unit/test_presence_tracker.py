@@ -4,12 +4,16 @@ and an instance that was counted dead announcing again what it follows."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+
+import pytest
 
 from rooms_adapters.memory import MemoryLiveStateCache
 from rooms_adapters.memory_presence import MemoryPresence
 from rooms_adapters.redis_errors import LiveStateUnavailable
-from rooms_domain import RoomId
+from rooms_domain import RoomId, UserId
 from rooms_domain.use_cases.release_seats import Released
 from rooms_ws.metrics import SEATS_RELEASED, count_released
 from rooms_ws.metrics_adapters import AdapterCollector, AdapterSources
@@ -117,3 +121,51 @@ async def test_presence_metrics() -> None:
     before = SEATS_RELEASED.labels("timeout")._value.get()
     count_released([Released(room_id, ann, 0)])
     assert SEATS_RELEASED.labels("timeout")._value.get() == before + 1
+
+
+class _Gated(MemoryPresence):
+    """Holds every connect/disconnect until the gate opens; counts how many wait at once."""
+
+    def __init__(self, cache: MemoryLiveStateCache) -> None:
+        super().__init__(cache, timeout_s=TIMEOUT_S)
+        self.gate = asyncio.Event()
+        self.waiting = 0
+        self.most_waiting = 0
+
+    async def connect(self, room_id: RoomId, user_id: UserId, instance: str, now_ms: int) -> bool:
+        self.waiting += 1
+        self.most_waiting = max(self.most_waiting, self.waiting)
+        await self.gate.wait()
+        self.waiting -= 1
+        return await super().connect(room_id, user_id, instance, now_ms)
+
+
+async def test_a_burst_of_transitions_reaches_presence_a_few_at_a_time() -> None:
+    s = Setup()
+    gated = _Gated(s.cache)
+    tracker = PresenceTracker(gated, s.clock, timeout_s=TIMEOUT_S, instance="here", max_in_flight=4)
+    rooms = [await a_room(s.cache) for _ in range(20)]
+    burst = asyncio.gather(*(tracker.followed(room_id, ann) for room_id, ann, _ in rooms))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert gated.most_waiting == 4
+    gated.gate.set()
+    await burst
+    assert gated.most_waiting == 4
+    assert all(s.connected(room_id, 0) for room_id, _, _ in rooms)
+
+
+async def test_failed_steps_warn_once_until_one_succeeds(caplog: pytest.LogCaptureFixture) -> None:
+    s = Setup()
+    rooms = [await a_room(s.cache) for _ in range(3)]
+    await s.tracker.tick()
+    s.presence.fail_with = LiveStateUnavailable("down")
+    with caplog.at_level(logging.INFO, logger="rooms_ws.presence"):
+        for room_id, ann, _ in rooms[:2]:
+            await s.tracker.followed(room_id, ann)
+        s.presence.fail_with = None
+        await s.tracker.followed(*rooms[2][:2])
+        s.presence.fail_with = LiveStateUnavailable("down again")
+        await s.tracker.unfollowed(*rooms[2][:2])
+    levels = [r.levelname for r in caplog.records if r.name == "rooms_ws.presence"]
+    assert levels == ["WARNING", "INFO", "WARNING"]
