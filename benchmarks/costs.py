@@ -8,21 +8,24 @@ followed from two instances, as it would be once scaled out.
 
 1. **Changes**, with the housekeeping round and the presence beat pushed out
    of the way (one hour): N hosts connect and create a room, N guests connect
-   and join by code, both get ready, the host starts, the guest leaves, the
-   host leaves (which closes the room), every socket closes. Each step is
-   counted on its own, ``--parallel`` requests in flight.
+   and join by code, the guests' sockets close and they come back on new ones
+   with ``get_room`` (a page refresh), both get ready, the host starts, the
+   guest leaves, the host leaves (which closes the room), every socket closes.
+   Each step is counted on its own, ``--parallel`` requests in flight.
 2. **Background**, on two fresh instances beating every second
    (``ROOMS_PRESENCE_TIMEOUT_SECONDS=3``), sweeping every second and pinging
-   every socket every second: N rooms of two, then a quiet window; then the
-   guests' sockets close (presence: disconnected, seat held) and they come
-   back on the other instance with ``get_room`` (reconnected).
-3. **Commit ceiling**: the servers stopped, ``--commit-clients`` asyncpg
+   every socket every second: N rooms of two, then a quiet window of
+   ``--quiet`` seconds; the sweep rounds that acted are read from the
+   instances' metrics.
+3. **Pings**: two fresh instances pinging every second and doing nothing
+   else, first with no socket, then with 2N idle ones: the CPU of a ping.
+4. **Commit ceiling**: the servers stopped, ``--commit-clients`` asyncpg
    connections run a lobby change's transaction shape (a claimed key, the room
    and its seats locked, room, seat and key updated, commit) back to back on
    distinct rooms: the commits per second this PostgreSQL sustains for it.
 
-The run takes well under a minute with the defaults. Times (CPU, the ceiling)
-move with the machine's load, printed at both ends; the counts do not.
+About two minutes with the defaults on the 2-core machine. Times (CPU, the
+ceiling) move with the machine's load, printed at both ends; the counts do not.
 """
 
 from __future__ import annotations
