@@ -59,7 +59,7 @@ def _users_needed(opts: cli_options.Options) -> int:
     return max(needed)
 
 
-def _keep_logs(scratch: Path, target: Path) -> None:
+def keep_logs(scratch: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for log in scratch.glob("*.log"):
         shutil.copy2(log, target / log.name)
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(line)
         say()
         if opts.logs is not None:
-            _keep_logs(Path(tmp), opts.logs)
+            keep_logs(Path(tmp), opts.logs)
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     say(f"total {time.monotonic() - started:.0f} s; load avg {load} at the end")
     return 0

@@ -89,8 +89,13 @@ class Member:
             for waiting in self._waiting.values():
                 waiting.set_exception(exc)
 
-    async def ask(self, type_: str, payload: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
-        """The success payload, when it was sent and when its reply arrived."""
+    async def ask(
+        self, type_: str, payload: dict[str, Any], ok: str | None = None
+    ) -> tuple[dict[str, Any], float, float]:
+        """The success payload, when it was sent and when its reply arrived.
+
+        ``ok``: the success reply's type when it is not ``<type>_ok`` (``room`` for get_room).
+        """
         request_id = str(uuid.uuid4())
         answer = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = answer
@@ -98,7 +103,7 @@ class Member:
         sent = time.monotonic()
         await self.ws.send(orjson.dumps(frame).decode())
         reply, done = await asyncio.wait_for(answer, REPLY_TIMEOUT_S)
-        if reply.get("type") != f"{type_}_ok":
+        if reply.get("type") != (ok or f"{type_}_ok"):
             code = (reply.get("payload") or {}).get("code") or reply.get("type")
             raise RequestFailed(f"{type_}:{code}")
         body: dict[str, Any] = reply["payload"]

@@ -9,6 +9,7 @@ from typing import Any, Self
 
 import asyncpg
 
+from harness.postgres_proxy import PostgresProxy
 from rooms_adapters.postgres import (
     PoolSettings,
     PostgresUnitOfWork,
@@ -17,7 +18,6 @@ from rooms_adapters.postgres import (
 )
 from rooms_domain import Completion, IdempotencyStore, Room, UserId
 from tests.contracts.support import WrappedUnitOfWork
-from tests.integration.postgres_proxy import PostgresProxy
 
 
 async def rows(pool: asyncpg.Pool[asyncpg.Record], sql: str, *args: object) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from harness.postgres_proxy import PostgresProxy
 from rooms_adapters.memory import MemoryLiveStateCache
 from rooms_adapters.postgres import (
     PoolSettings,
@@ -43,7 +44,6 @@ from rooms_domain import (
     UserId,
 )
 from tests.contracts.support import new_room, random_code
-from tests.integration.postgres_proxy import PostgresProxy
 from tests.integration.postgres_support import (
     KillAfterRoomInsert,
     rows,

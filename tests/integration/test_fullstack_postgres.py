@@ -25,6 +25,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from harness.database import own_database
+from harness.postgres_proxy import PostgresProxy
 from harness.services import scratch_dir
 from rooms_adapters.embedded import in_thread
 from rooms_adapters.embedded.postgres import EmbeddedPostgres
@@ -38,7 +39,6 @@ from tests.integration.fullstack import (
     until,
     written_by,
 )
-from tests.integration.postgres_proxy import PostgresProxy
 from tests.integration.server_probe import log_records
 from tests.integration.server_process import ServerProcess, Servers, fetch, server_env
 from tests.integration.ws_support import ask, client, create_room, refusal_status, token_for

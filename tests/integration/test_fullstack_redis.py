@@ -21,6 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection
 
+from harness.tcp_proxy import TcpProxy
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from tests.integration.fullstack import (
     add_user,
@@ -33,7 +34,6 @@ from tests.integration.fullstack import (
 from tests.integration.redis_support import admin_client
 from tests.integration.server_probe import log_records, scrape
 from tests.integration.server_process import Servers, server_env
-from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.ws_support import client, free_port, token_for
 
 pytestmark = pytest.mark.integration

@@ -26,6 +26,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from harness.postgres_proxy import PostgresProxy
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from tests.integration.fullstack import (
     GUARD_S,
@@ -35,7 +36,6 @@ from tests.integration.fullstack import (
     until,
     written_by,
 )
-from tests.integration.postgres_proxy import PostgresProxy
 from tests.integration.server_process import Servers, fetch, server_env, wait_closed
 from tests.integration.ws_support import ask, client, create_room, token_for
 

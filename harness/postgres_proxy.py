@@ -12,7 +12,7 @@ import contextlib
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tests.integration.tcp_proxy import LoopbackProxy, Streams
+from harness.tcp_proxy import LoopbackProxy, Streams
 
 
 class PostgresProxy(LoopbackProxy):
