@@ -30,7 +30,7 @@ import signal
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import pytest
@@ -141,6 +141,13 @@ class Run:
         )
 
 
+async def all_of(steps: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """The steps at once; a failure cancels the others (none goes on unseen)."""
+    async with asyncio.TaskGroup() as group:
+        for step in steps:
+            group.create_task(step)
+
+
 def watcher(room: Room, killed: int) -> Member:
     """The member that hears the room's releases: its socket on a live instance throughout."""
     return next(m for m in room.members if m.instance != killed)
@@ -169,17 +176,15 @@ async def test_three_instances_300_users_75_rooms_hops_and_a_killed_instance(
     ]
     run = Run(instances, rooms)
     try:
-        await asyncio.gather(*(run.seat(room) for room in rooms))
+        await all_of(run.seat(room) for room in rooms)
         seated_at = time.monotonic()
 
         # Hops: in every room, member 1 goes to the next instance and comes back
         # by get_room, member 2 to the one after by join_room (its code).
-        await asyncio.gather(
-            *[
-                run.hop(room, room.members[i], (room.members[i].instance + i) % INSTANCES, i == 2)
-                for room in rooms
-                for i in (1, 2)
-            ]
+        await all_of(
+            run.hop(room, room.members[i], (room.members[i].instance + i) % INSTANCES, i == 2)
+            for room in rooms
+            for i in (1, 2)
         )
         hopped_at = time.monotonic()
 
@@ -189,7 +194,7 @@ async def test_three_instances_300_users_75_rooms_hops_and_a_killed_instance(
         # at once, well within the hold.
         killed = INSTANCES - 1
         os.kill(instances[killed].pid, signal.SIGKILL)
-        steps: list[Awaitable[None]] = []
+        steps: list[Coroutine[Any, Any, None]] = []
         for r, room in enumerate(rooms):
             stranded = [m for m in room.members if m.instance == killed]
             assert 1 <= len(stranded) <= 2 and watcher(room, killed) not in stranded
@@ -199,7 +204,7 @@ async def test_three_instances_300_users_75_rooms_hops_and_a_killed_instance(
                     steps.append(run.abandon(member))
                 else:
                     steps.append(run.hop(room, member, k % killed, by_code=r % 2 == 1))
-        await asyncio.gather(*steps)
+        await all_of(steps)
         killed_at = time.monotonic()
         abandoned = [m for room in rooms for m in room.members if m.abandoned]
         assert abandoned and any(room.host.abandoned for room in rooms)
