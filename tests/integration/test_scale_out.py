@@ -46,6 +46,12 @@ from tests.integration.server_process import ServerProcess, fetch
 pytestmark = pytest.mark.integration
 
 INSTANCES, ROOMS, PER_ROOM = 3, 75, 4
+# Short settings (lobby.md §5: every one accepts 1 s). Measured on this
+# 2-core machine under other work (load average 7-12): a live instance's
+# beat came up to 4.2 s late while it served these sockets; the others then
+# count it dead after 1.3 s and hold its users' seats until it announces them
+# again (at once, on its next beat). Only a stall longer than 1.3 s + the
+# hold would cost a seat, as designed for an instance that silent.
 HOLD_S = 2
 SHORT = {
     "ROOMS_SEAT_HOLD_SECONDS": str(HOLD_S),
@@ -211,20 +217,13 @@ async def test_three_instances_300_users_75_rooms_hops_and_a_killed_instance(
 
         # The servers' sweep loops release the abandoned seats; each room's
         # watcher hears it. Wait until PostgreSQL, Redis and the watchers agree.
-        problems: list[str] = []
-
-        async def settled() -> bool:
-            problems[:] = await unsettled(run, killed, database_url, redis)
-            return not problems
-
-        try:
-            await until(settled, "the run to settle", SETTLE_S)
-        except AssertionError:
-            raise AssertionError(f"{len(problems)} problems left: {problems[:10]}") from None
+        await settle(run, killed, database_url, redis)
         settled_at = time.monotonic()
-        # A second release, if there were one, would come within a round or two.
+        # A second release, if there were one, would come within a round or two;
+        # the views and presence stay as they are (or come back to it).
         await asyncio.sleep(3)
-        await assert_final_state(run, killed, database_url, redis)
+        await settle(run, killed, database_url, redis)
+        await assert_final_state(run, killed, database_url)
     finally:
         await run.close_all()
     reconnections = sum(
@@ -257,6 +256,12 @@ async def unsettled(run: Run, killed: int, database_url: str, redis: aioredis.Re
         if seated != expected_seats(room):
             problems.append(f"{room.room_id}: seated {seated}, expected {expected_seats(room)}")
         problems += [f"{room.room_id}: {d}" for d in await view_differences(redis, state)]
+        # Connected: shown exactly for the seats whose user has a socket open.
+        _, view = await live_view(redis, str(room.room_id))
+        shown = {i: seat.get("connected") for i, seat in view.items() if "user_id" in seat}
+        sockets = {m.seat: m.live.client.connected for m in room.members if not m.abandoned}
+        if not shown == sockets == dict.fromkeys(seated, True):
+            problems.append(f"{room.room_id}: connected {shown} in Redis, sockets {sockets}")
         heard = watcher(room, killed).live
         for gone in (m for m in room.members if m.abandoned):
             if not heard.of(PlayerLeft, user_id=gone.user_id):
@@ -264,9 +269,22 @@ async def unsettled(run: Run, killed: int, database_url: str, redis: aioredis.Re
     return problems
 
 
-async def assert_final_state(
-    run: Run, killed: int, database_url: str, redis: aioredis.Redis
-) -> None:
+async def settle(run: Run, killed: int, database_url: str, redis: aioredis.Redis) -> None:
+    """Wait until nothing differs from the expected end (seats, views, connected, releases)."""
+    problems: list[str] = []
+
+    async def settled() -> bool:
+        problems[:] = await unsettled(run, killed, database_url, redis)
+        return not problems
+
+    try:
+        await until(settled, "the run to settle", SETTLE_S)
+    except AssertionError:
+        raise AssertionError(f"{len(problems)} problems left: {problems[:10]}") from None
+
+
+async def assert_final_state(run: Run, killed: int, database_url: str) -> None:
+    """Checked once settled: what no later step can put right."""
     # No user holds two seats, anywhere.
     twice = await fetch(
         database_url,
@@ -286,15 +304,9 @@ async def assert_final_state(
     for room in run.rooms:
         state = found[str(room.room_id)]
         seated = {s["seat_index"]: s["user_id"] for s in state["seats"] if s["user_id"]}
-        assert seated == expected_seats(room), room.room_id
         # PostgreSQL's host: the lowest occupied seat once the first host went.
         host = next(s["seat_index"] for s in state["seats"] if s["is_host"])
         assert host == (0 if not room.host.abandoned else min(seated)), room.room_id
-        assert await view_differences(redis, state) == [], room.room_id
-        _, view = await live_view(redis, str(room.room_id))
-        shown = {i: seat.get("connected") for i, seat in view.items() if "user_id" in seat}
-        sockets = {m.seat: m.live.client.connected for m in room.members if not m.abandoned}
-        assert shown == sockets == dict.fromkeys(seated, True), room.room_id
 
         # Every socket open on a live instance heard each release at most once;
         # the watcher's, open throughout, exactly once, with reason timeout.
