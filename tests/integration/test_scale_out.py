@@ -74,7 +74,6 @@ class Member:
     instance: int  # where its socket is (or was, for one abandoned)
     seat: int = -1
     socket: Socket | None = None
-    hops: int = 0
     abandoned: bool = False  # its instance killed, never back
 
     @property
@@ -123,7 +122,7 @@ class Run:
         async with self.hop_gate:
             started = time.monotonic()
             await member.live.close()
-            member.instance, member.hops = to, member.hops + 1
+            member.instance = to
             member.socket = await Socket.open(self.url(member), member.user_id)
             if by_code:
                 joined = await member.socket.client.join_room(room.code)
