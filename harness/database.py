@@ -59,6 +59,20 @@ async def drop_database(server_dsn: str, dsn: str) -> None:
     await execute(server_dsn, f"DROP DATABASE IF EXISTS {database_name(dsn)} WITH (FORCE)")
 
 
+async def add_users(dsn: str, count: int, name: str = "Soak") -> list[uuid.UUID]:
+    """``count`` new users, named ``<name> <i>``, on one connection; their ids in order."""
+    users = [uuid.uuid4() for _ in range(count)]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.executemany(
+            "INSERT INTO users (user_id, display_name) VALUES ($1, $2)",
+            [(user, f"{name} {i}") for i, user in enumerate(users)],
+        )
+    finally:
+        await conn.close()
+    return users
+
+
 @asynccontextmanager
 async def own_database(server_dsn: str, prefix: str, *, schema: bool = True) -> AsyncIterator[str]:
     """The DSN of a database of one's own, dropped on the way out."""

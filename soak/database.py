@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import asyncpg
+
+from harness.database import add_users
+
+__all__ = ["Written", "add_users", "written"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,19 +17,6 @@ class Written:
     seats: int
     idempotency_rows: int
     not_completed: int  # idempotency rows in any state but 'completed'
-
-
-async def add_users(dsn: str, count: int) -> list[uuid.UUID]:
-    users = [uuid.uuid4() for _ in range(count)]
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.executemany(
-            "INSERT INTO users (user_id, display_name) VALUES ($1, $2)",
-            [(user, f"Soak {i}") for i, user in enumerate(users)],
-        )
-    finally:
-        await conn.close()
-    return users
 
 
 async def written(dsn: str) -> Written:

@@ -28,6 +28,8 @@ class MemoryPresence:
         self._events = events
         self._dead_after_ms = dead_after_ms(timeout_s)
         self.beats: dict[str, int] = {}
+        # Instances some of whose entries another dropped since their last beat.
+        self.dropped: set[str] = set()
         # (room, user) -> the instances with a socket following it.
         self.following: dict[tuple[RoomId, UserId], set[str]] = {}
         self.held_since: dict[tuple[RoomId, UserId], int] = {}
@@ -35,8 +37,9 @@ class MemoryPresence:
 
     async def beat(self, instance: str, now_ms: int) -> bool:
         self._misbehave()
-        alive = self._alive(instance, now_ms)
+        alive = self._alive(instance, now_ms) and instance not in self.dropped
         self.beats[instance] = now_ms
+        self.dropped.discard(instance)
         return alive
 
     async def connect(self, room_id: RoomId, user_id: UserId, instance: str, now_ms: int) -> bool:
@@ -76,6 +79,7 @@ class MemoryPresence:
                 if dropped >= limit:
                     return dropped
                 await self.disconnect(room_id, user_id, instance, now_ms)
+                self.dropped.add(instance)
                 dropped += 1
             del self.beats[instance]
         return dropped

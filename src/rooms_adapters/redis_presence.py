@@ -3,6 +3,7 @@
     presence:instances           ZSET  instance id -> its last beat (ms)
     presence:instance:{id}       SET   "room_id/user_id" this instance follows
     presence:held                ZSET  "room_id/user_id" -> since when the seat is held (ms)
+    presence:dropped:{id}        STR   set by whoever dropped some of that instance's entries
     room:{room_id}:presence      SET   "user_id/instance_id" with a socket following the room
 
 (``presence`` is the adapter's ``prefix``.)
@@ -12,8 +13,15 @@ beats every third of ``ROOMS_PRESENCE_TIMEOUT_SECONDS``. Nothing expires by
 TTL: a dead instance's entries stay until a live instance's
 :meth:`expire_instances` finds its beat too old and drops them one by one,
 each exactly as a closing socket would (``SPOP``: two instances checking at
-once never drop the same entry twice). A user is connected in a room while
-``room:{id}:presence`` names them with a live instance.
+once never drop the same entry twice), then marks it ``dropped``. A user is
+connected in a room while ``room:{id}:presence`` names them with a live instance.
+
+The mark, not the beat's age alone, tells a frozen instance that it lost
+entries: its own clock may find its last beat recent while another's found
+it old (each passes its own ``now``), and the other's drops, one script each,
+may land after the frozen one, told it was dead, announced its users again.
+Every drop is followed by the mark, and the next beat that finds the mark
+answers "announce again": the last word is always the instance's own.
 
 Each transition is one Lua script, so the seat's ``connected`` in
 ``room:{id}:seats``, the held-seat index and the event on
@@ -44,6 +52,10 @@ T = TypeVar("T")
 # The default prefix of the keys shared by every room (below); a test, or
 # two deployments on one Redis, pick their own.
 PREFIX = "presence"
+
+# A dropped mark outlives many beats of a live instance (it is read at the
+# next one); an instance that never beats again leaves it to expire.
+_DROPPED_MARK_BEATS = 30
 
 
 def room_presence_key(room_id: RoomId) -> str:
@@ -114,11 +126,12 @@ return flipped
 """
 )
 
-# KEYS instances   ARGV instance now dead_after
+# KEYS instances dropped   ARGV instance now dead_after
 _BEAT = """
 local last = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-if last and last >= tonumber(ARGV[2]) - tonumber(ARGV[3]) then
+local dropped = redis.call('DEL', KEYS[2])
+if last and last >= tonumber(ARGV[2]) - tonumber(ARGV[3]) and dropped == 0 then
   return 1
 end
 return 0
@@ -163,10 +176,9 @@ class RedisPresence:
         self._forget_instance = client.register_script(_FORGET_INSTANCE)
 
     async def beat(self, instance: str, now_ms: int) -> bool:
+        keys = [self.instances_key, self.dropped_key(instance)]
         alive = await self._guarded(
-            lambda: self._beat(
-                keys=[self.instances_key], args=[instance, now_ms, self._dead_after_ms]
-            )
+            lambda: self._beat(keys=keys, args=[instance, now_ms, self._dead_after_ms])
         )
         return bool(alive == 1)
 
@@ -216,6 +228,12 @@ class RedisPresence:
         for member in members or ():
             room_id, user_id = _seat_of(member)
             await self.disconnect(room_id, user_id, instance, now_ms)
+        if members:
+            # After the drops: should the instance be alive after all, its next
+            # beat tells it to announce again what it follows.
+            mark = self.dropped_key(instance)
+            ttl_ms = self._dead_after_ms * _DROPPED_MARK_BEATS
+            await self._guarded(lambda: self._client.set(mark, 1, px=ttl_ms))
         keys = [self.instances_key, self.instance_key(instance)]
         await self._guarded(lambda: self._forget_instance(keys=keys, args=[instance, threshold]))
         return len(members or ())
@@ -251,6 +269,9 @@ class RedisPresence:
 
     def instance_key(self, instance: str) -> str:
         return f"{self._prefix}:instance:{instance}"
+
+    def dropped_key(self, instance: str) -> str:
+        return f"{self._prefix}:dropped:{instance}"
 
     def _keys(self, room_id: RoomId, instance: str) -> list[str]:
         return [

@@ -52,7 +52,9 @@ class Presence(Protocol):
     """
 
     async def beat(self, instance: str, now_ms: int) -> bool:
-        """Mark ``instance`` alive at ``now_ms``; False when it counted as dead (or new).
+        """Mark ``instance`` alive at ``now_ms``; False when it counted as dead (or new),
+        or when another instance dropped any of its entries since its last beat
+        (found dead by that one's clock, whatever this one's says).
 
         An instance told False re-announces what it follows (:meth:`connect`),
         since another instance may have expired its entries meanwhile.

@@ -152,6 +152,24 @@ class PresenceContract:
         await presence.forget(room_id, host)
         await presence.forget(room_id, guest)
 
+    async def test_an_instance_that_lost_entries_is_told_so_whatever_its_clock_says(
+        self, presence: Presence, live_state: LiveStateCache
+    ) -> None:
+        room_id, host, guest = await a_room(live_state)
+        frozen = f"frozen-{uuid.uuid4().hex[:6]}"
+        await presence.beat(frozen, T0)
+        await presence.connect(room_id, guest, frozen, T0)
+        await presence.connect(room_id, host, frozen, T0)
+        # Another instance, by its clock, finds it dead and drops an entry; its
+        # own beat comes with an earlier time (taken before the drop, sent
+        # after): on time by its clock, yet it must announce again.
+        assert await presence.expire_instances(T0 + DEAD, 1) == 1
+        assert await presence.beat(frozen, T0 + DEAD - 5) is False
+        assert await presence.beat(frozen, T0 + DEAD) is True  # told once
+        await presence.retire(frozen, T0 + DEAD)
+        await presence.forget(room_id, host)
+        await presence.forget(room_id, guest)
+
     async def test_a_user_who_is_not_seated_is_not_held(
         self, presence: Presence, live_state: LiveStateCache
     ) -> None:

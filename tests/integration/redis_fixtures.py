@@ -10,11 +10,15 @@
 - ``live_state`` / ``room_events``: the real adapters for the contract suites.
 - ``redis`` (function): a plain client on ``redis_url`` (decoded strings), to
   read what a server wrote or publish to a room's channel.
+- ``presence_prefix`` (function): a ``ROOMS_PRESENCE_KEY_PREFIX`` of the test's
+  own; after the test, its servers stopped, its presence keys and the keys of
+  every room of its database are deleted.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -30,13 +34,14 @@ from rooms_adapters.redis_events import RedisRoomEvents
 from rooms_adapters.redis_live_apply import closed_key
 from rooms_adapters.redis_live_state import RedisLiveStateCache, meta_key, seats_key
 from rooms_domain import LiveRoomView, LiveUpdate, RoomId
-from tests.integration.server_process import server_env
+from tests.integration.server_process import Servers, fetch, server_env
 
 __all__ = [
     "TrackedLiveState",
     "fault_redis",
     "live_state",
     "plain_redis",
+    "presence_prefix",
     "private_env",
     "redis_url",
     "room_events",
@@ -172,3 +177,18 @@ async def plain_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def presence_prefix(
+    database_url: str, redis: aioredis.Redis, servers: Servers
+) -> AsyncIterator[str]:
+    prefix = f"presence-test-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    servers.stop_all()  # no beat after the clean-up
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
+    for row in await fetch(database_url, "SELECT room_id FROM rooms"):
+        parts = ("meta", "seats", "presence", "closed")
+        keys += [f"room:{row['room_id']}:{part}" for part in parts]
+    if keys:
+        await redis.delete(*keys)

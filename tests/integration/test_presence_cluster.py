@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from rooms_adapters.postgres import PoolSettings, PostgresUnitOfWorkFactory, create_pool
@@ -35,19 +34,6 @@ pytestmark = pytest.mark.integration
 
 HOLD_S = 2
 PRESENCE_TIMEOUT_S = 2
-
-
-@pytest.fixture
-async def prefix(database_url: str, redis: aioredis.Redis, servers: Servers) -> AsyncIterator[str]:
-    prefix = f"presence-test-{uuid.uuid4().hex[:8]}"
-    yield prefix
-    servers.stop_all()  # no beat after the clean-up
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
-    for row in await fetch(database_url, "SELECT room_id FROM rooms"):
-        parts = ("meta", "seats", "presence", "closed")
-        keys += [f"room:{row['room_id']}:{part}" for part in parts]
-    if keys:
-        await redis.delete(*keys)
 
 
 @contextlib.asynccontextmanager
@@ -99,14 +85,14 @@ class HostedRoom:
 
 @pytest.fixture
 async def hosted(
-    servers: Servers, database_url: str, redis_url: str, tmp_path: Path, prefix: str
+    servers: Servers, database_url: str, redis_url: str, tmp_path: Path, presence_prefix: str
 ) -> AsyncIterator[HostedRoom]:
-    env = env_for(database_url, redis_url, tmp_path / "data", prefix)
+    env = env_for(database_url, redis_url, tmp_path / "data", presence_prefix)
     first, second = servers.start(env), servers.start(env)
     ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
     async with (
         client(first.url, token_for(ann)) as ws_ann,
-        release_step(database_url, redis_url, prefix) as release,
+        release_step(database_url, redis_url, presence_prefix) as release,
     ):
         host = Player(ws_ann)
         room_id, code = await host.create_room()

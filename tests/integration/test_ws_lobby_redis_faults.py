@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,7 +25,8 @@ import redis.asyncio as aioredis
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from tests.integration.fullstack import GUARD_S, add_user, start_server, until
 from tests.integration.lobby_support import Player
-from tests.integration.server_process import ServerProcess, Servers, fetch, server_env
+from tests.integration.room_state import assert_consistent, rooms_in_postgresql, view_matches
+from tests.integration.server_process import ServerProcess, Servers, server_env
 from tests.integration.ws_support import client, create_room, token_for
 
 pytestmark = pytest.mark.integration
@@ -122,66 +122,6 @@ async def wander(player: Player, codes: dict[str, str], seed: int, burst: Burst)
             if reply["type"] == "join_room_ok":
                 seated.add(room_id)
         await burst.record(reply)
-
-
-async def rooms_in_postgresql(dsn: str, room_ids: list[str]) -> dict[str, dict[str, Any]]:
-    rooms = await fetch(
-        dsn,
-        "SELECT room_id::text, status::text, version, max_players FROM rooms"
-        " WHERE room_id = ANY($1::uuid[])",
-        room_ids,
-    )
-    seats = await fetch(
-        dsn,
-        "SELECT room_id::text, seat_index, status::text, user_id::text, is_host, ready::text"
-        " FROM room_seats WHERE room_id = ANY($1::uuid[]) ORDER BY seat_index",
-        room_ids,
-    )
-    found = {r["room_id"]: dict(r) | {"seats": []} for r in rooms}
-    for seat in seats:
-        found[seat["room_id"]]["seats"].append(dict(seat))
-    return found
-
-
-def assert_consistent(room: dict[str, Any]) -> None:
-    occupied = [s for s in room["seats"] if s["status"] == "occupied"]
-    assert len(occupied) <= room["max_players"], room
-    assert all(s["seat_index"] < room["max_players"] for s in occupied), room
-    assert len({s["user_id"] for s in occupied}) == len(occupied), room
-    assert all(
-        s["user_id"] is None and not s["is_host"] for s in room["seats"] if s not in occupied
-    )
-    if occupied:
-        assert room["status"] == "open", room
-        assert sum(s["is_host"] for s in occupied) == 1, room
-    else:
-        assert room["status"] == "closed", room
-
-
-async def view_matches(redis: aioredis.Redis, room: dict[str, Any]) -> bool:
-    """The Redis view of ``room`` says what PostgreSQL says (meta and every seat)."""
-    room_id = room["room_id"]
-    meta = await redis.hgetall(f"room:{room_id}:meta")
-    seats = await redis.hgetall(f"room:{room_id}:seats")
-    if meta.get("version") != str(room["version"]) or meta.get("status") != room["status"]:
-        return False
-    for row in room["seats"]:
-        seat = json.loads(seats.get(f"seat:{row['seat_index']}", "null") or "null")
-        if seat is None:
-            return False
-        expected = (
-            {"user_id": row["user_id"], "ready": row["ready"], "is_host": row["is_host"]}
-            if row["status"] == "occupied"
-            else {"user_id": None, "ready": "not_ready", "is_host": False}
-        )
-        got = {
-            "user_id": seat.get("user_id"),
-            "ready": seat.get("ready", "not_ready"),
-            "is_host": seat.get("is_host", False),
-        }
-        if got != expected:
-            return False
-    return True
 
 
 async def repaired_by_get_room(redis: aioredis.Redis, member: Player, room: dict[str, Any]) -> None:
