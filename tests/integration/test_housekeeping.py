@@ -7,7 +7,7 @@ import re
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -449,3 +449,96 @@ def _scrape(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as answer:
         text: str = answer.read().decode()
     return text
+
+
+# --- a lost view, rebuilt with presence ------------------------------------------------
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], within_s: float = 20.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition never met"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_lost_view_rebuilt_by_the_sweep_holds_the_gone_player_and_releases_them(
+    database_url: str,
+    redis_url: str,
+    room_keys: RoomKeys,
+    redis: aioredis.Redis,
+    servers: Servers,
+    tmp_path: Path,
+) -> None:
+    from tests.integration.fullstack import add_user
+    from tests.integration.lobby_support import Player
+
+    prefix = f"presence-test-{uuid.uuid4().hex[:8]}"
+    common = {"ROOMS_PRESENCE_KEY_PREFIX": prefix, "ROOMS_SEAT_HOLD_SECONDS": "1"}
+    env = server_env(database_url, redis_url, tmp_path / "data", **common)
+    serve_env = {
+        **env,
+        "ROOMS_SWEEP_INTERVAL_SECONDS": "1",
+        # One pass of the view repair, at serve's first round: the rebuild is rooms sweep's.
+        "ROOMS_SWEEP_VIEW_PASS_INTERVAL_SECONDS": "3600",
+        "ROOMS_METRICS_PORT": str(metrics_port := free_port()),
+    }
+    server = await asyncio.to_thread(servers.start, serve_env)
+    ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
+    try:
+        async with client(server.url, token_for(ann)) as ws_ann:
+            host = Player(ws_ann)
+            room_id, code = await host.create_room()
+            room = RoomId(uuid.UUID(room_id))
+            room_keys.track(room)
+            presence_key = f"room:{room_id}:presence"
+            async with client(server.url, token_for(bob)) as ws_bob:
+                await Player(ws_bob).ask("join_room", code=code)
+                await _eventually(lambda: _equals(redis.scard(presence_key), 2))
+                await _eventually(lambda: _acted_rounds(metrics_port))
+                # Redis loses the room (its view and who follows it); Bob's
+                # socket then closes: no view to flip, nothing held.
+                await redis.delete(*(f"room:{room_id}:{k}" for k in ("meta", "seats", "presence")))
+            await _eventually(lambda: _followed_nowhere(redis, prefix, f"{room_id}/{bob}"))
+            assert await redis.zscore(f"{prefix}:held", f"{room_id}/{bob}") is None
+
+            done = await asyncio.to_thread(run_cli, "sweep", env=env, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+            assert "live views: 1 rebuilt of 1 open or in-game rooms" in done.stdout
+            seats = await redis.hgetall(f"room:{room_id}:seats")
+            assert '"connected":true' in seats["seat:0"]  # Ann's socket is still there
+            assert '"connected":false' in seats["seat:1"]
+            assert await redis.zscore(f"{prefix}:held", f"{room_id}/{bob}") is not None
+
+            # serve's rounds release Bob after the hold, as any held seat.
+            gone, left = await host.expect("player_disconnected", "player_left", within_s=20)
+            assert gone["payload"]["user_id"] == str(bob)
+            assert left["payload"]["user_id"] == str(bob)
+            assert left["payload"]["reason"] == "timeout"
+            (row,) = await fetch(
+                database_url,
+                "SELECT user_id FROM room_seats WHERE room_id = $1 AND seat_index = 1",
+                room,
+            )
+            assert row["user_id"] is None
+            seats = await redis.hgetall(f"room:{room_id}:seats")
+            assert '"connected":true' in seats["seat:0"] and seats["seat:1"] == "{}"
+    finally:
+        servers.stop_all()  # no beat after the clean-up
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
+        await redis.delete(*keys, *(f"room:{r}:presence" for r in room_keys.room_ids))
+
+
+async def _equals(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
+
+
+async def _acted_rounds(port: int) -> bool:
+    scraped = await asyncio.to_thread(_scrape, f"http://127.0.0.1:{port}/metrics")
+    return re.search(r'rooms_sweep_rounds_total\{outcome="acted"\} [1-9]', scraped) is not None
+
+
+async def _followed_nowhere(redis: aioredis.Redis, prefix: str, member: str) -> bool:
+    async for key in redis.scan_iter(match=f"{prefix}:instance:*"):
+        if await redis.sismember(key, member):
+            return False
+    return True
