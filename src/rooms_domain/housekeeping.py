@@ -246,12 +246,15 @@ class Housekeeping:
         batch after batch, to the end of the table, unpaced.
         """
         started = time.monotonic()
-        self._whole_view_pass = whole_view_pass
-        async with self._store.round() as sweep:
-            if sweep is None:
-                return SweepReport(acted=False)
-            reports = [await _reported(name, task, sweep) for name, task in self.tasks]
-            counts = await self._count(sweep)
+        self._whole_view_pass = whole_view_pass  # read by repair, for this round only
+        try:
+            async with self._store.round() as sweep:
+                if sweep is None:
+                    return SweepReport(acted=False)
+                reports = [await _reported(name, task, sweep) for name, task in self.tasks]
+                counts = await self._count(sweep)
+        finally:
+            self._whole_view_pass = False
         return SweepReport(True, tuple(reports), time.monotonic() - started, counts)
 
     async def _count(self, sweep: SweepRound) -> dict[str, int] | None:

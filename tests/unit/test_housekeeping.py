@@ -79,7 +79,8 @@ async def test_rooms_are_counted_at_most_once_a_minute() -> None:
     assert second.rooms_by_status is None
 
 
-async def test_a_new_pass_of_the_view_repair_waits_for_its_interval() -> None:
+def _three_open_rooms(limits: SweepLimits) -> tuple[Housekeeping, MemoryLiveStateCache, FixedClock]:
+    """A sweep (on a clock the test moves) over three open rooms without views."""
     db, clock = MemoryDatabase(), FixedClock()
     owner = UserId(uuid.uuid4())
     db.add_user(owner, "Ann")
@@ -87,11 +88,13 @@ async def test_a_new_pass_of_the_view_repair_waits_for_its_interval() -> None:
         room = new_room(owner, random_code())
         db.rooms[room.room_id] = room
     cache = MemoryLiveStateCache()
+    views, times = MemoryViewVersions(cache), MemoryClosingTimes(clock)
+    return Housekeeping(MemorySweepStore(db), times, views, cache, clock, limits), cache, clock
+
+
+async def test_a_new_pass_of_the_view_repair_waits_for_its_interval() -> None:
     limits = SweepLimits(batch_size=2, batches=1, view_pass_every_ms=10_000)
-    sweep = Housekeeping(
-        MemorySweepStore(db), MemoryClosingTimes(clock), MemoryViewVersions(cache), cache, clock,
-        limits,
-    )  # fmt: skip
+    sweep, cache, clock = _three_open_rooms(limits)
 
     async def views_task() -> tuple[int, int]:
         report = (await sweep.run_round()).tasks[2]
@@ -110,3 +113,9 @@ async def test_a_new_pass_of_the_view_repair_waits_for_its_interval() -> None:
     # rooms sweep: a whole pass, paced or not.
     whole = await sweep.run_round(whole_view_pass=True)
     assert (whole.tasks[2].batches, whole.tasks[2].examined, whole.tasks[2].done) == (2, 3, 1)
+
+
+async def test_a_whole_view_pass_is_for_its_round_only() -> None:
+    sweep, _, _ = _three_open_rooms(SweepLimits(batch_size=1, batches=1, view_pass_every_ms=0))
+    assert (await sweep.run_round(whole_view_pass=True)).tasks[2].examined == 3
+    assert (await sweep.run_round()).tasks[2].examined == 1
