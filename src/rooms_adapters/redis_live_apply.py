@@ -25,9 +25,10 @@ What it does, in one step that nothing else interleaves with:
   set lost too, a live instance's own set names the seat: the room's entry
   is then put back); any other is shown ``connected: false``, held from
   ``now_ms`` in ``presence:held`` and ``player_disconnected`` is published
-  after the events (unless the seat was held already: its time stands). Presence's own
-  scripts run atomically too, so a socket that arrives or leaves just before
-  or after the step is never missed (``LiveUpdate`` in the domain);
+  after the events (unless the seat was held already: its time stands).
+  Presence's own scripts run atomically too, so a socket that arrives or
+  leaves just before or after the step is never missed (``LiveUpdate`` in
+  the domain);
 - then, in every case, PUBLISH each event on ``room:{id}:events``, in order.
 
 Called through redis-py's ``Script`` (EVALSHA; on NOSCRIPT, after a Redis
