@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -272,6 +273,11 @@ class MemoryUnitOfWorkFactory:
         return MemoryUnitOfWork(self.db)
 
 
+# How a view the cache creates from nothing learns who is connected: the
+# view to store, and the events to publish after the update's.
+NewViewPresence = Callable[[RoomId, LiveUpdate], tuple[LiveRoomView, Sequence[LobbyEvent]]]
+
+
 class MemoryLiveStateCache:
     """A dict of views; can be told to fail or to hang, as a sick Redis would.
 
@@ -287,6 +293,9 @@ class MemoryLiveStateCache:
         self.fail_with: Exception | None = None
         self.hang = False
         self._events = events
+        # Set by a MemoryPresence over this cache (Redis's step reads the
+        # presence keys): None, a view created from nothing shows all connected.
+        self.new_view_presence: NewViewPresence | None = None
 
     async def room_created(self, room_id: RoomId, view: LiveRoomView) -> None:
         await self._misbehave()
@@ -299,12 +308,16 @@ class MemoryLiveStateCache:
     async def apply(self, room_id: RoomId, update: LiveUpdate) -> None:
         await self._misbehave()
         stored = self.views.get(room_id)
+        found: Sequence[LobbyEvent] = ()
         if update.closed:
             self.views.pop(room_id, None)
             self.closed.add(room_id)
         elif room_id not in self.closed and (stored is None or stored.version < update.version):
-            self.views[room_id] = update.view.written_over(stored)
-        for event in update.events:
+            view = update.view.written_over(stored)
+            if stored is None and self.new_view_presence is not None:
+                view, found = self.new_view_presence(room_id, update)
+            self.views[room_id] = view
+        for event in (*update.events, *found):
             await self.publish(room_id, event, self._events)
 
     async def publish(self, room_id: RoomId, event: LobbyEvent, events: RoomEvents | None) -> None:

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from rooms_adapters.memory import MemoryDatabase, MemoryLiveStateCache
-from rooms_domain.housekeeping import KeySlice, LiveRoom, LiveSlice, RoomSlice
+from rooms_domain.housekeeping import KeySlice, LiveRoom, RoomSlice, VersionSlice
 from rooms_domain.model import RoomId, RoomStatus
 from rooms_domain.ports import Clock
 from rooms_domain.replies import RequestKey
@@ -53,15 +53,21 @@ class MemorySweepRound:
             del self._db.rooms[room_id]
         return gone
 
-    async def live_rooms(self, after: RoomId | None, scan: int) -> LiveSlice:
+    async def live_versions(self, after: RoomId | None, scan: int) -> VersionSlice:
         self._db.check_available()
         ids, next_after = _page(self._db.rooms, after, scan)
-        rooms = []
-        for room_id in ids:
-            room = self._db.rooms[room_id]
-            if room.status is not RoomStatus.CLOSED:
-                rooms.append(LiveRoom(room, self._db.seated_names(room)))
-        return LiveSlice(tuple(rooms), next_after)
+        rooms = [self._db.rooms[room_id] for room_id in ids]
+        versions = tuple((r.room_id, r.version) for r in rooms if r.status is not RoomStatus.CLOSED)
+        return VersionSlice(versions, next_after)
+
+    async def load_live(self, room_ids: Sequence[RoomId]) -> list[LiveRoom]:
+        self._db.check_available()
+        rooms = [self._db.rooms.get(room_id) for room_id in room_ids]
+        return [
+            LiveRoom(room, self._db.seated_names(room))
+            for room in rooms
+            if room is not None and room.status is not RoomStatus.CLOSED
+        ]
 
     async def purge_finished(
         self, after: RequestKey | None, scan: int, retention_ms: int

@@ -1,16 +1,20 @@
 """In-memory Presence: the same contract as ``redis_presence`` (tests/contracts/presence.py).
 
 It flips ``connected`` in the views of a :class:`MemoryLiveStateCache` and
-publishes through it, so a use case test sees what Redis would hold.
+publishes through it, so a use case test sees what Redis would hold; and it
+tells that cache who is connected when it creates a view from nothing, as
+Redis's live-view step reads the presence keys then.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Sequence
 
 from rooms_adapters.memory import MemoryLiveStateCache
-from rooms_domain.events import PlayerDisconnected, PlayerReconnected
-from rooms_domain.live_state import LiveRoomView
+from rooms_domain.events import LobbyEvent, PlayerDisconnected, PlayerReconnected
+from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import RoomId, UserId, compact_json
 from rooms_domain.ports import RoomEvents
 from rooms_domain.presence import HeldSeat, dead_after_ms
@@ -34,6 +38,28 @@ class MemoryPresence:
         self.following: dict[tuple[RoomId, UserId], set[str]] = {}
         self.held_since: dict[tuple[RoomId, UserId], int] = {}
         self.fail_with: Exception | None = None
+        live_state.new_view_presence = self._new_view
+
+    def _new_view(
+        self, room_id: RoomId, update: LiveUpdate
+    ) -> tuple[LiveRoomView, Sequence[LobbyEvent]]:
+        """``update``'s view as the cache creates it from nothing (``LiveUpdate``)."""
+        view, now = update.view, update.at_ms
+        seats, gone = dict(view.seats), []
+        for name, text in view.seats.items():
+            seat = json.loads(text)
+            if "user_id" not in seat:
+                continue
+            user = UserId(uuid.UUID(seat["user_id"]))
+            instances = self.following.get((room_id, user), ())
+            if user in update.present or any(self._alive(i, now) for i in instances):
+                continue
+            seats[name] = compact_json({**seat, "connected": False})
+            if (room_id, user) not in self.held_since:  # else its time and event stand
+                self.held_since[(room_id, user)] = now
+                index = int(name.removeprefix("seat:"))
+                gone.append(PlayerDisconnected(room_id, view.version, index, user))
+        return LiveRoomView(view.meta, seats), gone
 
     async def beat(self, instance: str, now_ms: int) -> bool:
         self._misbehave()

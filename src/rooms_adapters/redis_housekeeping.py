@@ -11,6 +11,11 @@ script, so Redis's clock is the only one that ever dates a closing:
   down): the script writes ``seen:<now>``, and the room is due
   ``retention_ms`` after this first sighting.
 
+The views' versions of a batch of rooms are one script call too: one
+command with the batch's keys and one array back, where a pipeline of one
+``HGET`` per room cost redis-py several times the CPU (a command packed and
+a reply parsed per room).
+
 Once the rooms are deleted, :meth:`forget` lets each tombstone expire
 ``TOMBSTONE_TTL_S`` after its closing (at once if that is past), as it did
 before it carried times. Every call is bounded by ``timeout_s`` and raises
@@ -72,6 +77,14 @@ end
 return 0
 """
 )
+# Lua's false becomes a nil reply: a room without a view.
+_VERSIONS = """
+local versions = {}
+for i, key in ipairs(KEYS) do
+  versions[i] = redis.call('HGET', key, 'version') or false
+end
+return versions
+"""
 
 
 class RedisHousekeeping:
@@ -83,6 +96,7 @@ class RedisHousekeeping:
         self._timeout_s = timeout_s
         self._due = client.register_script(_DUE)
         self._forget = client.register_script(_FORGET)
+        self._versions = client.register_script(_VERSIONS)
 
     async def due(self, room_ids: Sequence[RoomId], retention_ms: int) -> list[RoomId]:
         keys = [closed_key(room_id) for room_id in room_ids]
@@ -94,10 +108,10 @@ class RedisHousekeeping:
         await self._bounded(self._forget(keys=keys, args=[TOMBSTONE_TTL_S * 1000]))
 
     async def versions(self, room_ids: Sequence[RoomId]) -> list[int | None]:
-        pipe = self._client.pipeline(transaction=False)
-        for room_id in room_ids:
-            pipe.hget(meta_key(room_id), "version")
-        replies = await self._bounded(pipe.execute())
+        if not room_ids:
+            return []
+        keys = [meta_key(room_id) for room_id in room_ids]
+        replies = await self._bounded(self._versions(keys=keys))
         return [None if v is None else int(v) for v in replies]
 
     async def _bounded(self, call: Awaitable[T]) -> T:

@@ -28,6 +28,7 @@ from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.redis_client import packed_command, redis_client
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
 from rooms_adapters.redis_live_apply import TOMBSTONE_TTL_S, apply_live_update, live_apply_script
+from rooms_adapters.redis_presence_keys import PresenceKeys
 from rooms_domain.live_state import LiveRoomView, LiveUpdate
 from rooms_domain.model import RoomId
 
@@ -62,9 +63,12 @@ class RedisLiveStateCache:
         redis_timeout_s: float = 0.25,
         breaker: CircuitBreaker | None = None,
         tombstone_ttl_s: int = TOMBSTONE_TTL_S,
+        presence: PresenceKeys | None = None,
     ) -> None:
         self._client = client
         self._tombstone_ttl_s = tombstone_ttl_s
+        # A view apply() creates from nothing asks presence who is connected.
+        self._presence = presence
         self._apply_script = live_apply_script(client)
         self._redis_timeout_s = redis_timeout_s
         self.breaker = breaker if breaker is not None else CircuitBreaker()
@@ -98,7 +102,9 @@ class RedisLiveStateCache:
         outcome = await self._guarded(
             room_id,
             lambda: _listed(
-                apply_live_update(self._apply_script, keys, room_id, update, self._tombstone_ttl_s)
+                apply_live_update(
+                    self._apply_script, keys, room_id, update, self._tombstone_ttl_s, self._presence
+                )
             ),
         )
         logger.debug("live state: room %s v%s %s", room_id, update.version, outcome[0])

@@ -44,28 +44,29 @@ from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
 from rooms_adapters.redis_events import channel_name
 from rooms_adapters.redis_live_state import meta_key, seats_key
+from rooms_adapters.redis_presence_keys import (
+    PREFIX,
+    SEAT_EVENT_LUA,
+    PresenceKeys,
+    room_presence_key,
+)
 from rooms_domain.model import RoomId, UserId
 from rooms_domain.presence import HeldSeat, dead_after_ms
 
-T = TypeVar("T")
+__all__ = ["PREFIX", "RedisPresence", "room_presence_key"]
 
-# The default prefix of the keys shared by every room (below); a test, or
-# two deployments on one Redis, pick their own.
-PREFIX = "presence"
+T = TypeVar("T")
 
 # A dropped mark outlives many beats of a live instance (it is read at the
 # next one); an instance that never beats again leaves it to expire.
 _DROPPED_MARK_BEATS = 30
 
 
-def room_presence_key(room_id: RoomId) -> str:
-    return f"room:{room_id}:presence"
-
-
 # Seat texts are compact JSON written by us (see redis_live_apply): the
-# patterns below match keys only. The event frame is built here in the order
-# rooms_domain.events.event_message writes it.
-_FLIP = """
+# patterns below match keys only.
+_FLIP = (
+    SEAT_EVENT_LUA
+    + """
 local function flip(seats_key, meta_key, channel, room, user, connected, kind)
   local all = redis.call('HGETALL', seats_key)
   for i = 1, #all, 2 do
@@ -78,15 +79,14 @@ local function flip(seats_key, meta_key, channel, room, user, connected, kind)
       redis.call('HSET', seats_key, all[i], text)
       local version = redis.call('HGET', meta_key, 'version') or '0'
       local index = string.sub(all[i], 6)
-      redis.call('PUBLISH', channel, '{"type":"' .. kind .. '","request_id":null,"payload":'
-        .. '{"room_id":"' .. room .. '","version":' .. version .. ',"seat_index":' .. index
-        .. ',"user_id":"' .. user .. '"}}')
+      redis.call('PUBLISH', channel, seat_event(kind, room, version, index, user))
       return 1
     end
   end
   return -1
 end
 """
+)
 
 # KEYS room_presence instance_set held seats meta instances
 # ARGV room user instance now channel dead_after
@@ -165,10 +165,10 @@ class RedisPresence:
         # Its own: while Redis is down, a follow costs no wait (the tracker
         # retries at its next beat), and the cache's breaker is not spent.
         self.breaker = breaker if breaker is not None else CircuitBreaker()
-        self.instances_key = f"{prefix}:instances"
-        self.held_key = f"{prefix}:held"
-        self._prefix = prefix
-        self._dead_after_ms = dead_after_ms(timeout_s)
+        self.keys = PresenceKeys(dead_after_ms(timeout_s), prefix)
+        self.instances_key = self.keys.instances
+        self.held_key = self.keys.held
+        self._dead_after_ms = self.keys.dead_after_ms
         self._redis_timeout_s = redis_timeout_s
         self._connect = client.register_script(_CONNECT)
         self._disconnect = client.register_script(_DISCONNECT)
@@ -268,10 +268,10 @@ class RedisPresence:
         return int(await self._guarded(lambda: self._client.zcard(self.held_key)))
 
     def instance_key(self, instance: str) -> str:
-        return f"{self._prefix}:instance:{instance}"
+        return self.keys.instance(instance)
 
     def dropped_key(self, instance: str) -> str:
-        return f"{self._prefix}:dropped:{instance}"
+        return self.keys.dropped(instance)
 
     def _keys(self, room_id: RoomId, instance: str) -> list[str]:
         return [

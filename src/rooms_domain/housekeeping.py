@@ -13,7 +13,11 @@ work, never a stall. Tasks:
 - finished idempotency rows: deleted ``idempotency_retention_ms`` after they
   finished, by the time the store keeps on the row itself.
 - live views: every open or in-game room whose view is missing or older than
-  the store's is rebuilt (an update with no events).
+  the store's is rebuilt (an update with no events). A batch reads only the
+  rooms' versions from the store and the views' versions from the cache (one
+  call each); only the rooms found behind are loaded whole. In ``serve`` a
+  pass over every room starts at most every ``view_pass_every_ms`` (the
+  rooms-by-status count's kind of pacing); ``rooms sweep`` makes a whole pass.
 
 A task is a coroutine taking the round and giving a :class:`TaskReport`: a
 new one is one more ``(name, task)`` entry in :attr:`Housekeeping.tasks`. The
@@ -54,10 +58,10 @@ class LiveRoom:
 
 
 @dataclass(frozen=True, slots=True)
-class LiveSlice:
-    """Up to ``scan`` rooms in id order after a cursor: the open and in-game ones, loaded."""
+class VersionSlice:
+    """Up to ``scan`` rooms in id order after a cursor: the open and in-game ones' versions."""
 
-    rooms: tuple[LiveRoom, ...]
+    versions: tuple[tuple[RoomId, int], ...]
     next_after: RoomId | None
 
 
@@ -83,8 +87,12 @@ class SweepRound(Protocol):
         """
         ...
 
-    async def live_rooms(self, after: RoomId | None, scan: int) -> LiveSlice:
-        """Of the next ``scan`` rooms after ``after``, the open and in-game ones with names."""
+    async def live_versions(self, after: RoomId | None, scan: int) -> VersionSlice:
+        """Of the next ``scan`` rooms after ``after``, the open and in-game ones' versions."""
+        ...
+
+    async def load_live(self, room_ids: Sequence[RoomId]) -> list[LiveRoom]:
+        """Those of these rooms still open or in game, with their seats and occupants' names."""
         ...
 
     async def purge_finished(
@@ -138,6 +146,10 @@ class SweepLimits:
     idempotency_retention_ms: int = 86_400_000
     # The rooms-by-status count scans the table: not every round.
     count_every_ms: int = 60_000
+    # A new pass of the live-view repair over every room, at most this often
+    # in serve (a view goes missing or stale only when Redis lost data or a
+    # step failed; join_room and get_room repair theirs meanwhile).
+    view_pass_every_ms: int = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +203,7 @@ class _Cursors:
     closed: RoomId | None = None
     live: RoomId | None = None
     keys: RequestKey | None = None
+    live_pass_started_ms: int | None = None
 
 
 class Housekeeping:
@@ -214,6 +227,7 @@ class Housekeeping:
         self.limits = limits if limits is not None else SweepLimits()
         self._cursors = _Cursors()
         self._counted_at_ms: int | None = None
+        self._whole_view_pass = False
         # In this order: a room deleted is not worth a view rebuilt.
         self.tasks: list[tuple[str, Task]] = [
             ("closed rooms", self.delete_closed_rooms),
@@ -225,14 +239,22 @@ class Housekeeping:
             # but inside the round: one instance at a time, batch by batch.
             self.tasks.append(("held seats", _held_seats(release_held_seats, self.limits)))
 
-    async def run_round(self) -> SweepReport:
-        """One round: every task, or nothing when another instance holds the sweep."""
+    async def run_round(self, *, whole_view_pass: bool = False) -> SweepReport:
+        """One round: every task, or nothing when another instance holds the sweep.
+
+        ``whole_view_pass`` (``rooms sweep``): the live-view repair goes on,
+        batch after batch, to the end of the table, unpaced.
+        """
         started = time.monotonic()
-        async with self._store.round() as sweep:
-            if sweep is None:
-                return SweepReport(acted=False)
-            reports = [await _reported(name, task, sweep) for name, task in self.tasks]
-            counts = await self._count(sweep)
+        self._whole_view_pass = whole_view_pass  # read by repair, for this round only
+        try:
+            async with self._store.round() as sweep:
+                if sweep is None:
+                    return SweepReport(acted=False)
+                reports = [await _reported(name, task, sweep) for name, task in self.tasks]
+                counts = await self._count(sweep)
+        finally:
+            self._whole_view_pass = False
         return SweepReport(True, tuple(reports), time.monotonic() - started, counts)
 
     async def _count(self, sweep: SweepRound) -> dict[str, int] | None:
@@ -278,23 +300,42 @@ class Housekeeping:
 
     async def repair(self, sweep: SweepRound) -> TaskReport:
         report = _Tally("live views")
-        for _ in range(self.limits.batches):
-            found = await sweep.live_rooms(self._cursors.live, self.limits.batch_size)
+        whole = self._whole_view_pass
+        if whole:
+            self._cursors.live = None  # from the first room to the last
+        elif self._cursors.live is None and not self._view_pass_due():
+            return report.done_report()  # the last pass ended lately: nothing this round
+        while whole or report.batches < self.limits.batches:
+            if self._cursors.live is None:
+                self._cursors.live_pass_started_ms = self._clock.now_ms()
+            found = await sweep.live_versions(self._cursors.live, self.limits.batch_size)
             self._cursors.live = found.next_after
             report.batches += 1
-            report.examined += len(found.rooms)
-            if found.rooms:
-                report.done += await self._rebuild(found.rooms)
+            report.examined += len(found.versions)
+            if found.versions:
+                report.done += await self._rebuild(sweep, found.versions)
             if found.next_after is None:
                 break
         return report.done_report()
 
-    async def _rebuild(self, rooms: Sequence[LiveRoom]) -> int:
-        stored = await self._views.versions([live.room.room_id for live in rooms])
+    def _view_pass_due(self) -> bool:
+        started = self._cursors.live_pass_started_ms
+        return started is None or (self._clock.now_ms() - started >= self.limits.view_pass_every_ms)
+
+    async def _rebuild(self, sweep: SweepRound, versions: Sequence[tuple[RoomId, int]]) -> int:
+        stored = await self._views.versions([room_id for room_id, _ in versions])
+        # Missing, or older than the store's; a newer view is left alone.
+        behind = [
+            room_id
+            for (room_id, version), view in zip(versions, stored, strict=True)
+            if view is None or view < version
+        ]
+        if not behind:
+            return 0  # the usual case: nothing loaded, nothing written
         rebuilt = 0
-        for live, version in zip(rooms, stored, strict=True):
-            if version is not None and version >= live.room.version:
-                continue  # current, or newer than what we read: left alone
+        for live in await sweep.load_live(behind):
+            # A view created from nothing takes presence into account: the
+            # cache's step (LiveStateCache.apply) asks it who is connected.
             update = LiveUpdate.of(live.room, live.display_names, (), self._clock.now_ms())
             await self._live.apply(live.room.room_id, update)
             rebuilt += 1

@@ -122,11 +122,22 @@ class LiveUpdate:
     publishes ``events`` either way, in order. ``closed``: the room closed
     with this change; its view is removed and never written again. A rebuild
     of a missing or stale view is an update with no events.
+
+    A view the cache creates from nothing (it had none: Redis lost it) cannot
+    keep the stored ``connected`` of each seat, and ``view`` shows every seat
+    connected: a cache that knows presence then shows a seated user connected
+    only if presence has a socket of theirs following the room, or they are
+    in ``present`` (the requester, whose socket is here right now); any other
+    is shown disconnected and, unless held already, held from ``at_ms`` with
+    ``player_disconnected`` published after ``events`` (``docs/operations.md``,
+    Presence and held seats).
     """
 
     view: LiveRoomView
     events: tuple[LobbyEvent, ...] = ()
     closed: bool = False
+    present: frozenset[UserId] = frozenset()
+    at_ms: int = 0
 
     @classmethod
     def of(
@@ -135,15 +146,19 @@ class LiveUpdate:
         display_names: Mapping[UserId, str],
         events: Iterable[LobbyEvent],
         now_ms: int,
+        present: frozenset[UserId] = frozenset(),
     ) -> LiveUpdate:
         """The update for ``room`` as committed; ``display_names`` of every seated user.
 
-        ``events`` empty for a rebuild; ``now_ms``: the time of the change.
+        ``events`` empty for a rebuild; ``now_ms``: the time of the change;
+        ``present``: the users known connected now (the requester).
         """
         return cls(
             LiveRoomView.of(room, display_names, now_ms=now_ms),
             tuple(events),
             closed=room.status is RoomStatus.CLOSED,
+            present=present,
+            at_ms=now_ms,
         )
 
     @property

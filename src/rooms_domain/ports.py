@@ -222,7 +222,8 @@ class LiveStateCache(Protocol):
         The view is written unless the stored one has a newer-or-equal
         version (the live view never goes back), and never again once a
         ``closed`` update removed it; the events are published in order on
-        the room's channel either way.
+        the room's channel either way. A cache that knows presence shows it
+        in a view it creates from nothing (:class:`LiveUpdate`).
         """
         ...
 

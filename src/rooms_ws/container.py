@@ -45,6 +45,7 @@ from rooms_adapters.redis_housekeeping import RedisHousekeeping
 from rooms_adapters.redis_live_apply import tombstone_ttl_s
 from rooms_adapters.redis_live_state import RedisLiveStateCache
 from rooms_adapters.redis_presence import RedisPresence
+from rooms_adapters.redis_presence_keys import PresenceKeys
 from rooms_domain import (
     CreateRoom,
     LiveStateCache,
@@ -53,7 +54,7 @@ from rooms_domain import (
     UnitOfWorkFactory,
 )
 from rooms_domain.housekeeping import Housekeeping, SweepLimits
-from rooms_domain.presence import Presence
+from rooms_domain.presence import Presence, dead_after_ms
 from rooms_domain.use_cases.release_seats import ReleaseExpiredSeats
 from rooms_ws import metrics
 from rooms_ws.auth import TokenVerifier
@@ -180,6 +181,13 @@ def _lobby(
     )
 
 
+def _presence_keys(settings: Settings) -> PresenceKeys:
+    """Where presence lives: the live-view step reads it for a view it creates from nothing."""
+    return PresenceKeys(
+        dead_after_ms(settings.presence_timeout_seconds), settings.presence_key_prefix
+    )
+
+
 def _presence_store(client: aioredis.Redis, settings: Settings) -> Presence:
     return RedisPresence(
         client,
@@ -239,6 +247,7 @@ def _housekeeping(
             batches=settings.sweep_batches_per_round,
             closed_retention_ms=settings.closed_room_retention_seconds * 1000,
             idempotency_retention_ms=settings.idempotency_retention_seconds * 1000,
+            view_pass_every_ms=int(settings.sweep_view_pass_interval_seconds * 1000),
         ),
         release_held_seats=release_held_seats,
     )
@@ -267,6 +276,7 @@ class Container(containers.DeclarativeContainer):
         tombstone_ttl_s=providers.Callable(
             tombstone_ttl_s, settings.provided.closed_room_retention_seconds
         ),
+        presence=providers.Callable(_presence_keys, settings),
     )
     create_room = providers.Singleton(
         CreateRoom,

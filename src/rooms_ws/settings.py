@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # bound on one round's work, whatever the backlog.
     sweep_batch_size: int = Field(default=1000, ge=1, le=100_000)
     sweep_batches_per_round: int = Field(default=10, ge=1, le=10_000)
+    # The live-view repair starts a pass over every room at most this often
+    # (``rooms sweep`` makes a whole pass every time).
+    sweep_view_pass_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
 
     # The prefix of the presence keys every room shares (two deployments, or
     # test runs, on one Redis each pick their own).

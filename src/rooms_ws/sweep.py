@@ -114,7 +114,7 @@ async def sweep_once(settings: Settings) -> SweepReport:
         housekeeping = await resolve(container.housekeeping)
         if housekeeping is None:  # the container always builds one on real stores
             raise RuntimeError("no housekeeping for these stores")
-        return await housekeeping.run_round()
+        return await housekeeping.run_round(whole_view_pass=True)
     finally:
         closing = container.shutdown_resources()
         if closing is not None:

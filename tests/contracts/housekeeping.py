@@ -136,19 +136,38 @@ class HousekeepingContract:
             assert not await uow.rooms.code_taken(closed.code)
             assert await uow.rooms.get(open_.room_id) == open_
 
-    async def test_live_rooms_are_the_open_and_in_game_ones_with_their_names(
+    async def test_live_versions_are_the_open_and_in_game_ones_in_bounded_slices(
+        self, uow_factory: UnitOfWorkFactory, owner: UserId, sweep_store: SweepStore
+    ) -> None:
+        o, c, g = RoomStatus.OPEN, RoomStatus.CLOSED, RoomStatus.IN_GAME
+        rooms = await add_rooms(uow_factory, owner, [o, c, g, c, o], version=3)
+        seen: list[tuple[RoomId, int]] = []
+        slices, after = 0, None
+        async with sweep_store.round() as sweep:
+            assert sweep is not None
+            while True:
+                found = await sweep.live_versions(after, 2)
+                slices += 1
+                seen.extend(found.versions)
+                if found.next_after is None:
+                    break
+                after = found.next_after
+        assert sorted(seen) == sorted((r.room_id, 3) for r in rooms if r.status is not c)
+        assert slices == 3
+
+    async def test_live_rooms_are_loaded_with_their_names_the_closed_and_gone_left_out(
         self, uow_factory: UnitOfWorkFactory, owner: UserId, sweep_store: SweepStore
     ) -> None:
         o, c, g = RoomStatus.OPEN, RoomStatus.CLOSED, RoomStatus.IN_GAME
         rooms = await add_rooms(uow_factory, owner, [o, c, g])
+        gone = new_room(owner, random_code()).room_id
         async with sweep_store.round() as sweep:
             assert sweep is not None
-            found = await sweep.live_rooms(None, 10)
-        assert found.next_after is None
-        assert sorted(live.room.room_id for live in found.rooms) == sorted(
+            loaded = await sweep.load_live([r.room_id for r in rooms] + [gone])
+        assert sorted(live.room.room_id for live in loaded) == sorted(
             r.room_id for r in rooms if r.status is not c
         )
-        for live in found.rooms:
+        for live in loaded:
             assert live.room in rooms
             assert dict(live.display_names) == {owner: "Ann"}
 
@@ -280,5 +299,41 @@ class HousekeepingContract:
             assert rebuilt is not None
             assert rebuilt.version == room.version
             assert rebuilt.meta["code"] == str(room.code)
-        again = await sweep.run_round()
-        assert again.tasks[2].done == 0
+        # A whole pass again (a paced one would not even look): all current now.
+        again = await sweep.run_round(whole_view_pass=True)
+        assert (again.tasks[2].done, again.tasks[2].examined) == (0, 3)
+
+    async def test_a_newer_view_is_left_alone(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        owner: UserId,
+        make_sweep: MakeSweep,
+        live_state: LiveStateCache,
+    ) -> None:
+        (room,) = await add_rooms(uow_factory, owner, [RoomStatus.OPEN], 2)
+        newer = dataclasses.replace(room, version=5)
+        view = LiveRoomView.of_new_room(newer, host_display_name="Ann", created_at_ms=1)
+        await live_state.room_created(room.room_id, view)
+        report = await make_sweep(SweepLimits()).run_round(whole_view_pass=True)
+        assert (report.tasks[2].done, report.tasks[2].examined) == (0, 1)
+        assert await live_state.read(room.room_id) == view
+
+    async def test_a_whole_view_pass_goes_past_the_rounds_batches_to_the_end(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        owner: UserId,
+        make_sweep: MakeSweep,
+        live_state: LiveStateCache,
+    ) -> None:
+        rooms = await add_rooms(uow_factory, owner, [RoomStatus.OPEN] * 5)
+        sweep = make_sweep(SweepLimits(batch_size=2, batches=1))
+        bounded = await sweep.run_round()
+        assert (bounded.tasks[2].batches, bounded.tasks[2].done) == (1, 2)
+        whole = await make_sweep(SweepLimits(batch_size=2, batches=1)).run_round(
+            whole_view_pass=True
+        )
+        # Each batch still examines at most two rooms: three of them.
+        assert (whole.tasks[2].batches, whole.tasks[2].examined) == (3, 5)
+        assert whole.tasks[2].done == 3
+        for room in rooms:
+            assert await live_state.read(room.room_id) is not None

@@ -6,10 +6,12 @@ Times are given, not waited for: the adapter's presence timeout is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 
-from rooms_domain import LiveRoomView, LiveStateCache, RoomEvents, RoomId, UserId
+from rooms_domain import LiveRoomView, LiveStateCache, LiveUpdate, Room, RoomEvents, RoomId, UserId
 from rooms_domain.presence import HeldSeat, Presence
 from tests.contracts.room_events import Inbox
 from tests.contracts.support import eventually, new_room, random_code
@@ -60,9 +62,108 @@ def frames(inbox: Inbox) -> list[dict[str, object]]:
     return [json.loads(message) for message in inbox.messages]
 
 
+LoseView = Callable[[RoomId], Awaitable[None]]
+
+
+def a_room_of_three() -> tuple[Room, dict[UserId, str]]:
+    """A room (no view written) seating Ann (host, seat 0), Bob (1) and Cy (2)."""
+    ann, bob, cy = (UserId(uuid.uuid4()) for _ in range(3))
+    room = new_room(ann, random_code()).join(bob).room.join(cy).room
+    return room, {ann: "Ann", bob: "Bob", cy: "Cy"}
+
+
+def gone_frame(room: Room, index: int) -> dict[str, object]:
+    user = room.seats[index].user_id
+    payload = {"room_id": str(room.room_id), "version": room.version, "seat_index": index,
+               "user_id": str(user)}  # fmt: skip
+    return {"type": "player_disconnected", "request_id": None, "payload": payload}
+
+
 class PresenceContract:
     """Needs the fixtures ``presence`` (timeout ``TIMEOUT_S``, over ``live_state``
-    and publishing on ``room_events``), ``live_state`` and ``room_events``."""
+    and publishing on ``room_events``), ``live_state`` (publishing there too, and
+    knowing ``presence`` for a view it creates from nothing), ``room_events`` and
+    ``lose_view`` (a room's view gone, as when Redis loses its data)."""
+
+    async def test_a_view_created_from_nothing_shows_presence_and_holds_the_others(
+        self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
+    ) -> None:
+        room, names = a_room_of_three()
+        ann, bob, cy = (s.user_id for s in room.seats[:3])
+        assert ann is not None and bob is not None and cy is not None
+        inbox = Inbox()
+        await room_events.subscribe(room.room_id, inbox)
+        await presence.beat("a", T0)
+        await presence.beat("dead", T0 - DEAD)
+        assert await presence.connect(room.room_id, ann, "a", T0) is False  # no view yet
+        await presence.connect(room.room_id, cy, "dead", T0 - DEAD)
+        await live_state.apply(room.room_id, LiveUpdate.of(room, names, (), T0 + 1))
+        assert [(await seat(live_state, room.room_id, i))["connected"] for i in range(3)] == [
+            True, False, False
+        ]  # fmt: skip
+        held = [HeldSeat(room.room_id, bob, T0 + 1), HeldSeat(room.room_id, cy, T0 + 1)]
+        assert sorted(await presence.held(T0 + 1, 10), key=lambda h: h.user_id == cy) == held
+        await eventually(lambda: frames(inbox) == [gone_frame(room, 1), gone_frame(room, 2)])
+        # Bob comes back: as after any disconnect.
+        assert await presence.connect(room.room_id, bob, "a", T0 + 2) is True
+        assert not await presence.is_held(room.room_id, bob)
+        await presence.disconnect(room.room_id, bob, "a", T0 + 3)
+        for user in (ann, bob, cy):
+            await presence.forget(room.room_id, user)
+        await presence.expire_instances(T0 + 10 * DEAD, 10)
+
+    async def test_the_present_users_are_connected_in_a_view_created_from_nothing(
+        self, presence: Presence, live_state: LiveStateCache
+    ) -> None:
+        room, names = a_room_of_three()
+        ann, bob, cy = (s.user_id for s in room.seats[:3])
+        assert ann is not None and bob is not None and cy is not None
+        update = LiveUpdate.of(room, names, (), T0, present=frozenset({bob}))
+        await live_state.apply(room.room_id, update)
+        assert (await seat(live_state, room.room_id, 1))["connected"] is True
+        assert not await presence.is_held(room.room_id, bob)
+        assert await presence.is_held(room.room_id, ann)
+        for user in (ann, cy):
+            await presence.forget(room.room_id, user)
+
+    async def test_a_view_written_over_a_stored_one_keeps_connected_and_holds_no_one(
+        self, presence: Presence, live_state: LiveStateCache
+    ) -> None:
+        room, names = a_room_of_three()
+        view = LiveRoomView.of(room, names, now_ms=T0)
+        await live_state.room_created(room.room_id, view)
+        # Nobody in presence, yet the stored view's `connected` is the truth here.
+        newer = dataclasses.replace(room, version=room.version + 1)
+        await live_state.apply(room.room_id, LiveUpdate.of(newer, names, (), T0 + 1))
+        for i in range(3):
+            assert (await seat(live_state, room.room_id, i))["connected"] is True
+            user = room.seats[i].user_id
+            assert user is not None and not await presence.is_held(room.room_id, user)
+
+    async def test_a_seat_held_before_the_view_was_lost_keeps_its_time(
+        self,
+        presence: Presence,
+        live_state: LiveStateCache,
+        room_events: RoomEvents,
+        lose_view: LoseView,
+    ) -> None:
+        room_id, host, guest, inbox = await a_followed_room(live_state, room_events)
+        await presence.beat("a", T0)
+        for user in (host, guest):
+            await presence.connect(room_id, user, "a", T0)
+        await presence.disconnect(room_id, guest, "a", T0 + 5)
+        view = await live_state.read(room_id)
+        assert view is not None
+        await lose_view(room_id)
+        await live_state.apply(room_id, _rebuild(view, T0 + 10))
+        assert [(await seat(live_state, room_id, i))["connected"] for i in (0, 1)] == [True, False]
+        assert await presence.held(T0 + 10, 10) == [HeldSeat(room_id, guest, T0 + 5)]
+        # One player_disconnected: the first one's (none again from the rebuild).
+        await eventually(lambda: len(inbox.messages) == 1)
+        assert [f["type"] for f in frames(inbox)] == ["player_disconnected"]
+        await presence.disconnect(room_id, host, "a", T0 + 11)
+        for user in (host, guest):
+            await presence.forget(room_id, user)
 
     async def test_the_last_socket_gone_disconnects_and_holds_the_seat(
         self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
@@ -225,3 +326,12 @@ class PresenceContract:
         assert await presence.beat(name, T0 + 2) is False  # forgotten: as new
         await presence.retire(name, T0 + 3)
         await presence.forget(room_id, guest)
+
+
+def _rebuild(view: LiveRoomView, at_ms: int) -> LiveUpdate:
+    """An update writing ``view`` again as a rebuild would (every seat connected)."""
+    seats = {
+        name: text.replace('"connected":false', '"connected":true')
+        for name, text in view.seats.items()
+    }
+    return LiveUpdate(LiveRoomView(view.meta, seats), at_ms=at_ms)

@@ -7,7 +7,7 @@ import re
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -449,3 +449,98 @@ def _scrape(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as answer:
         text: str = answer.read().decode()
     return text
+
+
+# --- a lost view, rebuilt with presence ------------------------------------------------
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], within_s: float = 20.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition never met"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_lost_view_rebuilt_by_the_sweep_holds_the_gone_player_and_releases_them(
+    database_url: str,
+    redis_url: str,
+    room_keys: RoomKeys,
+    redis: aioredis.Redis,
+    servers: Servers,
+    tmp_path: Path,
+) -> None:
+    from tests.integration.fullstack import add_user
+    from tests.integration.lobby_support import Player
+
+    prefix = f"presence-test-{uuid.uuid4().hex[:8]}"
+    env = server_env(
+        database_url,
+        redis_url,
+        tmp_path / "data",
+        ROOMS_PRESENCE_KEY_PREFIX=prefix,
+        ROOMS_SEAT_HOLD_SECONDS="2",
+    )
+    # serve runs no round here: every one is a `rooms sweep` the test runs.
+    server = await asyncio.to_thread(servers.start, {**env, "ROOMS_SWEEP_INTERVAL_SECONDS": "3600"})
+    ann, bob = await add_user(database_url, "Ann"), await add_user(database_url, "Bob")
+
+    async def sweep() -> str:
+        done = await asyncio.to_thread(run_cli, "sweep", env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    try:
+        async with client(server.url, token_for(ann)) as ws_ann:
+            host = Player(ws_ann)
+            room_id, code = await host.create_room()
+            room = RoomId(uuid.UUID(room_id))
+            room_keys.track(room)
+            presence_key = f"room:{room_id}:presence"
+            async with client(server.url, token_for(bob)) as ws_bob:
+                await Player(ws_bob).ask("join_room", code=code)
+                await _eventually(lambda: _equals(redis.scard(presence_key), 2))
+                # Redis loses the room (its view and who follows it); Bob's
+                # socket then closes: no view to flip, nothing held.
+                await redis.delete(*(f"room:{room_id}:{k}" for k in ("meta", "seats", "presence")))
+            await _eventually(lambda: _followed_nowhere(redis, prefix, f"{room_id}/{bob}"))
+            assert await redis.zscore(f"{prefix}:held", f"{room_id}/{bob}") is None
+
+            assert "live views: 1 rebuilt of 1 open or in-game rooms" in await sweep()
+            seats = await redis.hgetall(f"room:{room_id}:seats")
+            assert '"connected":true' in seats["seat:0"]  # Ann's socket is still there
+            assert '"connected":false' in seats["seat:1"]
+            assert await redis.zscore(f"{prefix}:held", f"{room_id}/{bob}") is not None
+            (gone,) = await host.expect("player_disconnected")
+            assert gone["payload"]["user_id"] == str(bob)
+
+            # Released by a round after the hold, as any held seat.
+            for _ in range(60):
+                if "held seats: 1 released" in await sweep():
+                    break
+                await asyncio.sleep(0.5)
+            (left,) = await host.expect("player_left")
+            assert left["payload"]["user_id"] == str(bob)
+            assert left["payload"]["reason"] == "timeout"
+            (row,) = await fetch(
+                database_url,
+                "SELECT user_id FROM room_seats WHERE room_id = $1 AND seat_index = 1",
+                room,
+            )
+            assert row["user_id"] is None
+            seats = await redis.hgetall(f"room:{room_id}:seats")
+            assert '"connected":true' in seats["seat:0"] and seats["seat:1"] == "{}"
+    finally:
+        servers.stop_all()  # no beat after the clean-up
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
+        await redis.delete(*keys, *(f"room:{r}:presence" for r in room_keys.room_ids))
+
+
+async def _equals(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
+
+
+async def _followed_nowhere(redis: aioredis.Redis, prefix: str, member: str) -> bool:
+    async for key in redis.scan_iter(match=f"{prefix}:instance:*"):
+        if await redis.sismember(key, member):
+            return False
+    return True

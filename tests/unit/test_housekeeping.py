@@ -17,6 +17,7 @@ from rooms_adapters.memory_housekeeping import (
 from rooms_domain import RoomId, RoomStatus, SystemClock, UserId
 from rooms_domain.housekeeping import Housekeeping, SweepLimits
 from tests.contracts.support import new_room, random_code
+from tests.unit.harness import FixedClock
 
 
 class LockedRooms(MemorySweepRound):
@@ -76,3 +77,45 @@ async def test_rooms_are_counted_at_most_once_a_minute() -> None:
     first, second = await sweep.run_round(), await sweep.run_round()
     assert first.rooms_by_status == {"open": 0, "in_game": 0, "closed": 0}
     assert second.rooms_by_status is None
+
+
+def _three_open_rooms(limits: SweepLimits) -> tuple[Housekeeping, MemoryLiveStateCache, FixedClock]:
+    """A sweep (on a clock the test moves) over three open rooms without views."""
+    db, clock = MemoryDatabase(), FixedClock()
+    owner = UserId(uuid.uuid4())
+    db.add_user(owner, "Ann")
+    for _ in range(3):
+        room = new_room(owner, random_code())
+        db.rooms[room.room_id] = room
+    cache = MemoryLiveStateCache()
+    views, times = MemoryViewVersions(cache), MemoryClosingTimes(clock)
+    return Housekeeping(MemorySweepStore(db), times, views, cache, clock, limits), cache, clock
+
+
+async def test_a_new_pass_of_the_view_repair_waits_for_its_interval() -> None:
+    limits = SweepLimits(batch_size=2, batches=1, view_pass_every_ms=10_000)
+    sweep, cache, clock = _three_open_rooms(limits)
+
+    async def views_task() -> tuple[int, int]:
+        report = (await sweep.run_round()).tasks[2]
+        return report.batches, report.examined
+
+    assert await views_task() == (1, 2)  # a pass starts
+    clock.now += 1
+    assert await views_task() == (1, 1)  # and goes on to its end, whatever the interval
+    assert await views_task() == (0, 0)  # the next waits
+    cache.views.clear()
+    clock.now += 9_998
+    assert await views_task() == (0, 0)
+    clock.now += 1  # the interval since the last pass started
+    assert await views_task() == (1, 2)
+    assert len(cache.views) == 2
+    # rooms sweep: a whole pass, paced or not.
+    whole = await sweep.run_round(whole_view_pass=True)
+    assert (whole.tasks[2].batches, whole.tasks[2].examined, whole.tasks[2].done) == (2, 3, 1)
+
+
+async def test_a_whole_view_pass_is_for_its_round_only() -> None:
+    sweep, _, _ = _three_open_rooms(SweepLimits(batch_size=1, batches=1, view_pass_every_ms=0))
+    assert (await sweep.run_round(whole_view_pass=True)).tasks[2].examined == 3
+    assert (await sweep.run_round()).tasks[2].examined == 1

@@ -6,7 +6,8 @@ import pytest
 
 from rooms_adapters.memory import MemoryLiveStateCache, MemoryRoomEvents
 from rooms_adapters.memory_presence import MemoryPresence
-from tests.contracts.presence import TIMEOUT_S, PresenceContract
+from rooms_domain import RoomId
+from tests.contracts.presence import TIMEOUT_S, LoseView, PresenceContract
 
 
 @pytest.fixture
@@ -15,8 +16,16 @@ def room_events() -> MemoryRoomEvents:
 
 
 @pytest.fixture
-def live_state() -> MemoryLiveStateCache:
-    return MemoryLiveStateCache()
+def live_state(room_events: MemoryRoomEvents) -> MemoryLiveStateCache:
+    return MemoryLiveStateCache(events=room_events)
+
+
+@pytest.fixture
+def lose_view(live_state: MemoryLiveStateCache) -> LoseView:
+    async def lose(room_id: RoomId) -> None:
+        del live_state.views[room_id]
+
+    return lose
 
 
 @pytest.fixture

@@ -29,11 +29,13 @@ from rooms_adapters.postgres.errors import translated
 from rooms_adapters.postgres.idempotency import FINISHED_AT_MS
 from rooms_adapters.postgres.pool import PoolSettings
 from rooms_adapters.postgres.rooms import room_and_names
-from rooms_domain.housekeeping import KeySlice, LiveRoom, LiveSlice, RoomSlice
+from rooms_domain.housekeeping import KeySlice, LiveRoom, RoomSlice, VersionSlice
 from rooms_domain.model import RequestId, RoomId, RoomStatus, UserId
 from rooms_domain.replies import RequestKey
 
 if TYPE_CHECKING:
+    from asyncpg import Record
+
     from rooms_adapters.postgres.pool import Pool, PooledConnection
 
 # Any fixed 64-bit number, the same for every instance on the database:
@@ -42,8 +44,11 @@ SWEEP_LOCK_KEY = 0x726F6F6D73_737765
 # Below every uuid4 (version bits set): "from the first row".
 _FIRST = uuid.UUID(int=0)
 
+# The next rooms in key order: the primary key's index, and each row's
+# status and version (no index covers them: one on version would cost every
+# lobby change its HOT update, to save the sweep a heap read).
 _SLICE = """
-SELECT room_id, status = 'closed' AS closed FROM rooms
+SELECT room_id, status = 'closed' AS closed, version FROM rooms
 WHERE room_id > $1 ORDER BY room_id LIMIT $2
 """
 # A closed room a request has locked (a join by its code, say) is skipped, not
@@ -106,31 +111,32 @@ class PostgresSweepRound:
     def __init__(self, conn: PooledConnection) -> None:
         self._conn = conn
 
-    async def _slice(self, after: RoomId | None, scan: int) -> tuple[list[RoomId], RoomId | None]:
-        """The closed ones among the next ``scan`` rooms, and the cursor after them."""
+    async def _slice(self, after: RoomId | None, scan: int) -> tuple[list[Record], RoomId | None]:
+        """The next ``scan`` rooms (id, closed, version), and the cursor after them."""
         with translated(self._conn):
             rows = await self._conn.fetch(_SLICE, after or _FIRST, scan)
-        closed = [row["room_id"] for row in rows if row["closed"]]
-        return closed, (rows[-1]["room_id"] if len(rows) == scan else None)
+        return rows, (rows[-1]["room_id"] if len(rows) == scan else None)
 
     async def closed_rooms(self, after: RoomId | None, scan: int) -> RoomSlice:
-        closed, next_after = await self._slice(after, scan)
-        return RoomSlice(tuple(closed), next_after)
+        rows, next_after = await self._slice(after, scan)
+        return RoomSlice(tuple(row[0] for row in rows if row[1]), next_after)
 
     async def delete_closed(self, room_ids: Sequence[RoomId]) -> list[RoomId]:
         with translated(self._conn):
             rows = await self._conn.fetch(_DELETE_CLOSED, list(room_ids))
         return [row[0] for row in rows]
 
-    async def live_rooms(self, after: RoomId | None, scan: int) -> LiveSlice:
+    async def live_versions(self, after: RoomId | None, scan: int) -> VersionSlice:
+        rows, next_after = await self._slice(after, scan)
+        return VersionSlice(tuple((row[0], row[2]) for row in rows if not row[1]), next_after)
+
+    async def load_live(self, room_ids: Sequence[RoomId]) -> list[LiveRoom]:
         with translated(self._conn):
-            rows = await self._conn.fetch(_SLICE, after or _FIRST, scan)
-            ids = [row["room_id"] for row in rows if not row["closed"]]
-            loaded = await self._conn.fetch(_LOAD_LIVE, ids) if ids else []
-        rooms = []
-        for _, group in groupby(loaded, key=lambda row: row["room_id"]):
-            rooms.append(LiveRoom(*room_and_names(list(group))))
-        return LiveSlice(tuple(rooms), rows[-1]["room_id"] if len(rows) == scan else None)
+            loaded = await self._conn.fetch(_LOAD_LIVE, list(room_ids))
+        return [
+            LiveRoom(*room_and_names(list(group)))
+            for _, group in groupby(loaded, key=lambda row: row["room_id"])
+        ]
 
     async def purge_finished(
         self, after: RequestKey | None, scan: int, retention_ms: int

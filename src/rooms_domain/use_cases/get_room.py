@@ -29,7 +29,7 @@ class GetRoom(LiveSteps):
         room = seated.room
         admit(room, room.seat_of(cmd.user_id))  # room_not_found (closed), then not_in_room
         names = seated.display_names
-        written = await self._apply(room, names, ())
+        written = await self._apply(room, names, (), cmd.user_id)
         # After the repair: the view then has every seat, with its presence.
         connected = await self._connected(room, cmd.user_id, written=written)
         payload = {"room": snapshot(room, names, connected=connected)}

@@ -91,9 +91,16 @@ class LiveSteps:
         self._live_state_timeout_s = live_state_timeout_s
 
     async def _apply(
-        self, room: Room, names: Mapping[UserId, str], events: tuple[LobbyEvent, ...]
+        self,
+        room: Room,
+        names: Mapping[UserId, str],
+        events: tuple[LobbyEvent, ...],
+        requester: UserId,
     ) -> bool:
-        update = LiveUpdate.of(room, names, events, self._clock.now_ms())
+        # The requester's socket is here: connected even in a view the cache
+        # has to create from nothing, where presence may not know them yet.
+        now = self._clock.now_ms()
+        update = LiveUpdate.of(room, names, events, now, present=frozenset((requester,)))
         return await live_step(
             lambda: self._live_state.apply(room.room_id, update),
             room.room_id,
@@ -160,7 +167,7 @@ class ChangeRoom(LiveSteps, Generic[C]):
         room = change.room
         written = True
         if change.changed or self.REBUILDS_UNCHANGED:
-            written = await self._apply(room, names, change.events)
+            written = await self._apply(room, names, change.events, cmd.user_id)
         payload = await self._fresh(room, cmd, payload, written=written)
         return LobbyOutcome(
             payload,
