@@ -227,7 +227,26 @@ class LiveStateCache(Protocol):
         ...
 
 
-Listener = Callable[[str], bool]
+@dataclass(frozen=True, slots=True)
+class RoomMessage:
+    """One message of a room's channel, as the bus hands it to every listener of the room.
+
+    ``text`` is the message as published, unchanged: the frame a client gets.
+    The bus reads the fields a listener acts on once per message, whatever
+    the number of listeners, rather than each listener parsing the same text
+    again: the event's ``type``, the ``user_id`` of its payload (as the
+    payload spells it) and its ``version`` (docs/protocol.md, events). A
+    message that is not such an event (not JSON, or missing a field) has
+    None for what it lacks, and version 0.
+    """
+
+    text: str
+    type: str | None = None
+    user_id: str | None = None
+    version: int = 0
+
+
+Listener = Callable[[RoomMessage], bool]
 """Takes one message of a room, without waiting; False when it refuses it.
 
 Called by the bus's delivery task, for every room of the process: a
