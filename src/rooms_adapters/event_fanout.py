@@ -38,18 +38,20 @@ def read_room_message(text: str) -> RoomMessage:
         frame = orjson.loads(text)
     except orjson.JSONDecodeError:
         return RoomMessage(text)
-    if not isinstance(frame, dict):
+    if type(frame) is not dict:
         return RoomMessage(text)
     kind = frame.get("type")
+    if type(kind) is not str:
+        kind = None
     payload = frame.get("payload")
-    if not isinstance(payload, dict):
-        return RoomMessage(text, kind if isinstance(kind, str) else None)
+    if type(payload) is not dict:
+        return RoomMessage(text, kind)
     user_id = payload.get("user_id")
     version = payload.get("version")
     return RoomMessage(
         text,
-        kind if isinstance(kind, str) else None,
-        user_id if isinstance(user_id, str) else None,
+        kind,
+        user_id if type(user_id) is str else None,
         version if type(version) is int else 0,  # not a bool, which is an int too
     )
 

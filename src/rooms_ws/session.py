@@ -507,7 +507,12 @@ class Session:
         # Never blocks the process-wide fan-out: a full queue closes this
         # connection (4009) instead of slowing every other one down.
         taken = self._outbox.offer(message.text)
-        if ended is None and self._ends_following(message):
+        # The events that end the following: this user's own player_left (left
+        # or kicked), or room_closed (docs/protocol.md).
+        kind = message.type
+        if ended is None and (
+            kind == "room_closed" or (kind == "player_left" and message.user_id == self._user)
+        ):
             version = self._ended[room_id] = message.version
             asyncio.get_running_loop().call_later(
                 UNFOLLOW_GRACE_S,
@@ -515,15 +520,6 @@ class Session:
                 functools.partial(self._unfollow, room_id, at_version=version),
             )
         return taken
-
-    def _ends_following(self, message: RoomMessage) -> bool:
-        """Whether the event ends this connection's following of its room.
-
-        Such an event is the user's own ``player_left`` (left or kicked), or
-        ``room_closed`` (docs/protocol.md).
-        """
-        kind = message.type
-        return kind == "room_closed" or (kind == "player_left" and message.user_id == self._user)
 
     async def _unfollow(self, room_id: RoomId, at_version: int | None = None) -> None:
         """Stop following the room (unless it was followed again since ``at_version``)."""
