@@ -28,6 +28,7 @@ from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import RedisError
 
 from rooms_adapters.event_fanout import EventBusStats
+from rooms_adapters.lazy_timeout import bounded_if_it_waits
 from rooms_adapters.redis_client import connection_options, packed_command
 
 logger = logging.getLogger(__name__)
@@ -144,9 +145,10 @@ class ChannelSubscriber:
 
     async def _write(self, conn: AbstractConnection, command: bytes) -> None:
         # Usually returns without suspending (the socket takes the bytes at
-        # once); the bound matters only when Redis stops reading.
-        async with asyncio.timeout(self._redis_timeout_s):
-            await conn.send_packed_command(command, check_health=False)
+        # once); the bound matters, and is armed, only when Redis stops reading.
+        await bounded_if_it_waits(
+            self._redis_timeout_s, conn.send_packed_command(command, check_health=False)
+        )
 
     # -- confirmations -------------------------------------------------------
 

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import time
+from itertools import islice
 from typing import Any, TextIO
 
 import orjson
@@ -25,6 +26,8 @@ _QUERY = re.compile(r"\?\S*")
 
 # Attributes every LogRecord has; anything else was passed with `extra=`.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+# How many attributes LogRecord.__init__ sets, always the same ones, first.
+_OWN_ATTRIBUTES = len(logging.makeLogRecord({}).__dict__)
 
 
 class RedactQueryStrings(logging.Filter):
@@ -131,6 +134,7 @@ def _default(value: object) -> str:
 
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+_LEVEL_NAMES = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
 
 class JsonFormatter(logging.Formatter):
@@ -154,13 +158,16 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": self._timestamp(record.created),
-            "level": record.levelname.lower(),
+            "level": _LEVEL_NAMES.get(record.levelname) or record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
+        attributes = record.__dict__
+        # A record's own attributes come first, in the order its __init__ set
+        # them: only what follows (extra=, or set later) needs looking at.
+        for key in islice(attributes, _OWN_ATTRIBUTES, None):
             if key not in _STANDARD and key[0] != "_":
-                entry[key] = value
+                entry[key] = attributes[key]
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
         try:

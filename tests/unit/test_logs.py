@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from rooms_ws.logs import log_config
+from rooms_ws.logs import JsonFormatter, log_config
 from rooms_ws.settings import Settings
 
 _SWITCHES = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
@@ -82,3 +82,26 @@ def test_the_setting_is_unset_by_default_and_checked() -> None:
     assert Settings(request_log_level="WARNING").request_log_level == "WARNING"
     with pytest.raises(ValueError, match="request_log_level"):
         Settings(request_log_level="loud")
+
+
+def test_a_json_line_holds_the_extras_and_none_of_the_records_internals() -> None:
+    record = logging.getLogger("rooms_ws.requests").makeRecord(
+        "rooms_ws.requests",
+        logging.WARNING,
+        "",
+        0,
+        "request %s",
+        ("x",),
+        None,
+        extra={"outcome": "ok", "duration_ms": 1.5, "_hidden": 1},
+    )
+    record.message = "set by another handler's formatter"
+    line = orjson.loads(JsonFormatter().format(record))
+    assert line.pop("ts").endswith("Z")
+    assert line == {
+        "level": "warning",
+        "logger": "rooms_ws.requests",
+        "msg": "request x",
+        "outcome": "ok",
+        "duration_ms": 1.5,
+    }
