@@ -8,6 +8,11 @@ that outbox closes its connection with 4009 when it is full (see
 ``docs/protocol.md``, close codes). So a slow client costs its own connection
 and never holds back the reader, and following a room costs no task.
 
+Each message is read once (:func:`read_room_message`), whatever the number
+of its room's listeners: every listener gets the same
+:class:`~rooms_domain.ports.RoomMessage`, its text and the fields a listener
+acts on.
+
 A listener that refuses a message (returns False: its connection is
 closing) is counted in ``dropped``; one that raises is logged and counted,
 and keeps its subscription.
@@ -19,10 +24,36 @@ import logging
 from collections.abc import Awaitable, Callable, KeysView
 from dataclasses import dataclass
 
+import orjson
+
 from rooms_domain.model import RoomId
-from rooms_domain.ports import Listener
+from rooms_domain.ports import Listener, RoomMessage
 
 logger = logging.getLogger(__name__)
+
+
+def read_room_message(text: str) -> RoomMessage:
+    """``text`` with the fields listeners act on (see RoomMessage); never raises."""
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return RoomMessage(text)
+    if type(frame) is not dict:
+        return RoomMessage(text)
+    kind = frame.get("type")
+    if type(kind) is not str:
+        kind = None
+    payload = frame.get("payload")
+    if type(payload) is not dict:
+        return RoomMessage(text, kind)
+    user_id = payload.get("user_id")
+    version = payload.get("version")
+    return RoomMessage(
+        text,
+        kind,
+        user_id if type(user_id) is str else None,
+        version if type(version) is int else 0,  # not a bool, which is an int too
+    )
 
 
 @dataclass
@@ -95,10 +126,17 @@ class Fanout:
             sub.closed = True
         return subscriptions
 
-    def deliver(self, key: str, message: str) -> None:
-        """Hand ``message`` to every listener of the room, in subscription order; never waits."""
+    def deliver(self, key: str, text: str) -> None:
+        """Hand ``text``, read once, to every listener of the room, in subscription order.
+
+        Never waits.
+        """
+        listeners = self._listeners.get(key)
+        if not listeners:
+            return
+        message = read_room_message(text)
         # A copy: a listener may close a subscription of this very room.
-        for sub in tuple(self._listeners.get(key, ())):
+        for sub in tuple(listeners):
             if sub.closed:
                 continue
             try:

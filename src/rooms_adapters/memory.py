@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from rooms_adapters.event_fanout import read_room_message
 from rooms_domain.errors import (
     IdempotencyKeyReused,
     RequestInProgress,
@@ -360,12 +361,16 @@ class MemoryRoomEvents:
         return subscription
 
     async def publish(self, room_id: RoomId, message: str) -> None:
-        listeners = self.listeners.get(room_id, {})
+        listeners = self.listeners.get(room_id)
+        if not listeners:
+            return
+        # Read once for every listener, as the Redis bus's fan-out does.
+        read = read_room_message(message)
         for subscription in tuple(listeners):
             if subscription not in listeners:
                 continue  # closed by a listener called before it
             try:
-                subscription.listener(message)
+                subscription.listener(read)
             except Exception:
                 # One broken listener must not starve the others of the event.
                 logger.exception("room event listener failed for room %s", room_id)

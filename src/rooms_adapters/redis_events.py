@@ -136,7 +136,7 @@ class RedisRoomEvents:
             await self._await_confirmation(channel, confirmation)
         return sub
 
-    async def _await_confirmation(self, channel: str, confirmation: asyncio.Future[None]) -> None:
+    async def _await_confirmation(self, channel: str, confirmation: asyncio.Future[bool]) -> None:
         # Each create_room subscribes: with Redis stalled (frozen, or a path
         # that hangs) and the reader not aware yet, waiting every time would
         # cost every create the whole bound. The channel stays pending and is
@@ -144,16 +144,21 @@ class RedisRoomEvents:
         if not self.breaker.allow():
             return
         trial = self.breaker.state is BreakerState.HALF_OPEN
+        # The future is this caller's alone: the bound resolves it (False)
+        # rather than cancel the task, one timer and no asyncio.timeout or
+        # shield on every subscription.
+        expiry = asyncio.get_running_loop().call_later(self._redis_timeout_s, _expire, confirmation)
         try:
-            async with asyncio.timeout(self._redis_timeout_s):
-                await asyncio.shield(confirmation)
-        except TimeoutError:
-            self._failed(f"subscription to {channel} not confirmed within {self._redis_timeout_s}s")
-            return
+            confirmed = await confirmation
         except asyncio.CancelledError:
             if trial:
                 self.breaker.abandon_trial()
             raise
+        finally:
+            expiry.cancel()
+        if not confirmed:
+            self._failed(f"subscription to {channel} not confirmed within {self._redis_timeout_s}s")
+            return
         self._succeeded(trial)
 
     async def publish(self, room_id: RoomId, message: str) -> None:
@@ -204,3 +209,8 @@ class RedisRoomEvents:
         self._fanout.remove(channel, sub)
         if not self._closed:
             await self._subscriber.sync(channel)
+
+
+def _expire(confirmation: asyncio.Future[bool]) -> None:
+    if not confirmation.done():
+        confirmation.set_result(False)

@@ -28,6 +28,7 @@ from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import RedisError
 
 from rooms_adapters.event_fanout import EventBusStats
+from rooms_adapters.lazy_timeout import bounded_if_it_waits
 from rooms_adapters.redis_client import connection_options, packed_command
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,9 @@ class ChannelSubscriber:
         self._conn: AbstractConnection | None = None  # set only while usable
         self._requested: set[str] = set()  # channels SUBSCRIBEd on self._conn
         self._unconfirmed: dict[str, int] = {}  # SUBSCRIBE replies still due, per channel
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}  # callers awaiting them
+        # Callers awaiting them: True once confirmed, or once there is nothing
+        # left to wait for (the connection was lost: resubscribed on the next).
+        self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._lock = asyncio.Lock()  # one writer of commands at a time
         self._connected = asyncio.Event()
         self._read_task: asyncio.Task[None] | None = None
@@ -104,11 +107,12 @@ class ChannelSubscriber:
             return False
         return True
 
-    async def sync(self, channel: str) -> asyncio.Future[None] | None:
+    async def sync(self, channel: str) -> asyncio.Future[bool] | None:
         """Make the server subscription of ``channel`` match ``wanted``.
 
-        Returns a future resolved when Redis confirms the subscription, or None
-        when there is nothing to wait for. Never raises for Redis errors: the
+        Returns a future resolved (True) when Redis confirms the subscription,
+        or None when there is nothing to wait for; the caller may resolve it
+        itself (False: it stopped waiting). Never raises for Redis errors: the
         reader reconnects and resubscribes everything.
         """
         if self._lock.locked():
@@ -141,9 +145,10 @@ class ChannelSubscriber:
 
     async def _write(self, conn: AbstractConnection, command: bytes) -> None:
         # Usually returns without suspending (the socket takes the bytes at
-        # once); the bound matters only when Redis stops reading.
-        async with asyncio.timeout(self._redis_timeout_s):
-            await conn.send_packed_command(command, check_health=False)
+        # once); the bound matters, and is armed, only when Redis stops reading.
+        await bounded_if_it_waits(
+            self._redis_timeout_s, conn.send_packed_command(command, check_health=False)
+        )
 
     # -- confirmations -------------------------------------------------------
 
@@ -154,12 +159,12 @@ class ChannelSubscriber:
             self._unconfirmed[channel] = self._unconfirmed.get(channel, 0) + 1
         await self._write(conn, packed_command(b"SUBSCRIBE", *batch))
 
-    def _confirmation(self, channel: str) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def _confirmation(self, channel: str) -> asyncio.Future[bool]:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if channel in self._unconfirmed:
             self._waiters.setdefault(channel, []).append(future)
         else:
-            future.set_result(None)
+            future.set_result(True)
         return future
 
     def _confirmed(self, channel: str) -> None:
@@ -174,7 +179,7 @@ class ChannelSubscriber:
         del self._unconfirmed[channel]
         for future in self._waiters.pop(channel, ()):
             if not future.done():
-                future.set_result(None)
+                future.set_result(True)
 
     def _forget(self, conn: AbstractConnection) -> None:
         """Stop using ``conn``: no more commands on it, no confirmations from it."""
@@ -192,7 +197,7 @@ class ChannelSubscriber:
         for waiting in self._waiters.values():
             for future in waiting:
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(True)
         self._waiters.clear()
 
     # -- the reader task -----------------------------------------------------

@@ -17,7 +17,8 @@ import json
 import logging
 import re
 import time
-from typing import Any
+from itertools import islice
+from typing import Any, TextIO
 
 import orjson
 
@@ -25,6 +26,8 @@ _QUERY = re.compile(r"\?\S*")
 
 # Attributes every LogRecord has; anything else was passed with `extra=`.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+# How many attributes LogRecord.__init__ sets, always the same ones, first.
+_OWN_ATTRIBUTES = len(logging.makeLogRecord({}).__dict__)
 
 
 class RedactQueryStrings(logging.Filter):
@@ -131,6 +134,7 @@ def _default(value: object) -> str:
 
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+_LEVEL_NAMES = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
 
 class JsonFormatter(logging.Formatter):
@@ -154,13 +158,16 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": self._timestamp(record.created),
-            "level": record.levelname.lower(),
+            "level": _LEVEL_NAMES.get(record.levelname) or record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
+        attributes = record.__dict__
+        # A record's own attributes come first, in the order its __init__ set
+        # them: only what follows (extra=, or set later) needs looking at.
+        for key in islice(attributes, _OWN_ATTRIBUTES, None):
             if key not in _STANDARD and key[0] != "_":
-                entry[key] = value
+                entry[key] = attributes[key]
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
         try:
@@ -170,8 +177,45 @@ class JsonFormatter(logging.Formatter):
             return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for the server, its workers and uvicorn."""
+def lean_records() -> None:
+    """Stop every record from collecting what no line of ours shows.
+
+    By default each record walks the stack for its caller's file and line
+    (``sys._getframe``) and reads the thread, the process id and the
+    multiprocessing name: a third of a request line's cost, for fields that
+    neither format writes. These are the switches the ``logging`` HOWTO
+    ("Optimization") names for it.
+    """
+    logging._srcfile = None  # documented in the HOWTO, though underscored
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
+def stderr_handler(stream: TextIO) -> logging.Handler:
+    """The server's one handler (see :func:`log_config`), records made lean first."""
+    # Here, not at import: dictConfig builds the handler in every process
+    # (workers included), and only a server's process should change globals.
+    lean_records()
+    return logging.StreamHandler(stream)
+
+
+def log_config(
+    level: str = "info", fmt: str = "json", requests_level: str | None = None
+) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the server, its workers and uvicorn.
+
+    ``requests_level`` is the floor of the request lines (``rooms_ws.requests``,
+    written at info), when it differs from ``level``: ``warning`` turns them off.
+    """
+    loggers: dict[str, Any] = {
+        "uvicorn": {"handlers": [], "propagate": True},
+        "uvicorn.error": {"handlers": [], "propagate": True},
+        # Access lines are ours (rooms_ws.connections): uvicorn's carry the query string.
+        "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+    }
+    if requests_level is not None:
+        loggers["rooms_ws.requests"] = {"level": requests_level.upper()}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -187,17 +231,12 @@ def log_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
         },
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
+                "()": "rooms_ws.logs.stderr_handler",
                 "stream": "ext://sys.stderr",
                 "formatter": fmt,
                 "filters": ["redact", "credentials", "denials", "duplicates"],
             }
         },
-        "loggers": {
-            "uvicorn": {"handlers": [], "propagate": True},
-            "uvicorn.error": {"handlers": [], "propagate": True},
-            # Access lines are ours (rooms_ws.connections): uvicorn's carry the query string.
-            "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
-        },
+        "loggers": loggers,
         "root": {"handlers": ["stderr"], "level": level.upper()},
     }

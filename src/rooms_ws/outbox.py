@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
+from rooms_adapters.lazy_timeout import bounded_if_it_waits
 from rooms_ws.errors import CloseCode
 
 logger = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class Outbox:
     def __init__(
         self,
         *,
-        send: Callable[[str], Awaitable[None]],
+        send: Callable[[str], Coroutine[Any, Any, None]],
         close: Callable[[int], Awaitable[None]],
         size: int,
         send_timeout_s: float,
@@ -152,8 +154,9 @@ class Outbox:
     async def _write(self, text: str) -> bool:
         """One frame, bounded; False once the outbox has given up."""
         try:
-            async with asyncio.timeout(self._send_timeout_s):
-                await self._send(text)
+            # The socket takes a frame at once unless its buffer is full: the
+            # usual frame costs no timer (the bound starts if the send waits).
+            await bounded_if_it_waits(self._send_timeout_s, self._send(text))
             return True
         except TimeoutError:
             self._pending.clear()

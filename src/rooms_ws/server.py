@@ -79,7 +79,7 @@ def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1
         workers=workers,
         **protocol_classes(settings),
         lifespan="on",
-        log_config=log_config(settings.log_level, settings.log_format),
+        log_config=log_config(settings.log_level, settings.log_format, settings.request_log_level),
         # uvicorn's access lines carry the query string (and so a token).
         access_log=False,
         server_header=False,

@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rooms_domain import CreateRoom, CreateRoomCommand, RoomEvents, RoomId, Subscription, UserId
@@ -46,7 +45,7 @@ from rooms_domain.commands import (
     SetReadyCommand,
     StartGameCommand,
 )
-from rooms_domain.ports import Clock, LiveStateCache, UnitOfWorkFactory
+from rooms_domain.ports import Clock, LiveStateCache, RoomMessage, UnitOfWorkFactory
 from rooms_domain.use_cases import GetRoom, JoinRoom, KickPlayer, LeaveRoom, SetReady, StartGame
 from rooms_domain.use_cases.lobby import LiveSteps, LobbyOutcome
 from rooms_ws import metrics
@@ -500,16 +499,21 @@ class Session:
             # One room more than allowed: stop following the least recent.
             await self._unfollow(next(iter(followed)))
 
-    def _deliver(self, room_id: RoomId, message: str) -> bool:
+    def _deliver(self, room_id: RoomId, message: RoomMessage) -> bool:
+        # The bus read the message's fields once for every follower: no parse here.
         ended = self._ended.get(room_id)
-        if ended is not None and _version(message) > ended:
+        if ended is not None and message.version > ended:
             return True  # no more events of a room this connection stopped following
         # Never blocks the process-wide fan-out: a full queue closes this
         # connection (4009) instead of slowing every other one down.
-        taken = self._outbox.offer(message)
-        version = None if ended is not None else _ending_version(message, self._user)
-        if version is not None:
-            self._ended[room_id] = version
+        taken = self._outbox.offer(message.text)
+        # The events that end the following: this user's own player_left (left
+        # or kicked), or room_closed (docs/protocol.md).
+        kind = message.type
+        if ended is None and (
+            kind == "room_closed" or (kind == "player_left" and message.user_id == self._user)
+        ):
+            version = self._ended[room_id] = message.version
             asyncio.get_running_loop().call_later(
                 UNFOLLOW_GRACE_S,
                 _in_background,
@@ -564,37 +568,3 @@ def _in_background(step: Callable[[], Coroutine[Any, Any, None]]) -> None:
     task = asyncio.ensure_future(step())
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
-
-
-def _ending_version(message: str, user: str) -> int | None:
-    """The version of an event that ends a connection's following of its room, else None.
-
-    Such an event is the user's own ``player_left`` (left or kicked), or
-    ``room_closed`` (docs/protocol.md). A cheap test first: most events are
-    neither; the rest are parsed once.
-    """
-    if "player_left" not in message and "room_closed" not in message:
-        return None
-    frame = orjson.loads(message)
-    kind = frame.get("type")
-    if kind == "room_closed" or (
-        kind == "player_left" and frame.get("payload", {}).get("user_id") == user
-    ):
-        return _payload_version(frame)
-    return None
-
-
-def _version(message: str) -> int:
-    try:
-        frame = orjson.loads(message)
-    except orjson.JSONDecodeError:
-        return 0
-    return _payload_version(frame)
-
-
-def _payload_version(frame: Any) -> int:
-    try:
-        version = frame["payload"]["version"]
-    except (KeyError, TypeError):
-        return 0
-    return version if isinstance(version, int) else 0

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     max_fragments: int = Field(default=128, ge=1, le=1_000_000)
     log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     log_format: str = Field(default="json", pattern=r"^(json|text)$")
+    # The floor of the per-request lines (rooms_ws.requests, at info) when it
+    # differs from log_level: `warning` keeps every other line and drops them.
+    request_log_level: str | None = Field(
+        default=None, pattern=r"(?i)^(debug|info|warning|error|critical)$"
+    )
     # gc.freeze() and higher thresholds once the app is loaded (rooms_ws/gc_tuning.py).
     gc_freeze: bool = True
 

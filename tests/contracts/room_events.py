@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 
 from rooms_domain import RoomEvents, RoomId
+from rooms_domain.events import LeaveReason, PlayerLeft, event_message
+from rooms_domain.model import UserId
+from rooms_domain.ports import RoomMessage
 from tests.contracts.support import eventually
 
 
@@ -12,11 +15,16 @@ class Inbox:
     """A listener that takes every message (a ``rooms_domain.Listener``)."""
 
     def __init__(self) -> None:
-        self.messages: list[str] = []
+        self.received: list[RoomMessage] = []
 
-    def __call__(self, message: str) -> bool:
-        self.messages.append(message)
+    def __call__(self, message: RoomMessage) -> bool:
+        self.received.append(message)
         return True
+
+    @property
+    def messages(self) -> list[str]:
+        """The texts received, in order."""
+        return [message.text for message in self.received]
 
 
 class RoomEventsContract:
@@ -74,3 +82,35 @@ class RoomEventsContract:
         await room_events.publish(room, "after close")
         await eventually(lambda: staying.messages == ["after close"])
         assert gone.messages == []
+
+    async def test_every_listener_gets_the_events_fields_read_once(
+        self, room_events: RoomEvents
+    ) -> None:
+        room, user = RoomId(uuid.uuid4()), UserId(uuid.uuid4())
+        first, second = Inbox(), Inbox()
+        await room_events.subscribe(room, first)
+        await room_events.subscribe(room, second)
+        text = event_message(
+            PlayerLeft(
+                room_id=room, version=7, seat_index=2, user_id=user, reason=LeaveReason.KICKED
+            )
+        )
+        await room_events.publish(room, text)
+        await eventually(lambda: len(first.received) == len(second.received) == 1)
+        assert first.received[0] == RoomMessage(text, "player_left", str(user), 7)
+        # One reading handed to both listeners, not one per listener.
+        assert first.received[0] is second.received[0]
+
+    async def test_a_message_that_is_not_an_event_has_no_fields(
+        self, room_events: RoomEvents
+    ) -> None:
+        room, inbox = RoomId(uuid.uuid4()), Inbox()
+        await room_events.subscribe(room, inbox)
+        for text in ("not json", "[1]", '{"type":"x","payload":{"version":true}}'):
+            await room_events.publish(room, text)
+        await eventually(lambda: len(inbox.received) == 3)
+        assert inbox.received == [
+            RoomMessage("not json"),
+            RoomMessage("[1]"),
+            RoomMessage('{"type":"x","payload":{"version":true}}', "x"),
+        ]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
+from rooms_adapters import event_fanout
 from rooms_adapters.event_fanout import EventBusStats, Fanout, RoomSubscription
 from rooms_domain import RoomId
-from rooms_domain.ports import Listener
+from rooms_domain.ports import Listener, RoomMessage
 from tests.contracts.room_events import Inbox
 
 ROOM = "room:a:events"
@@ -33,7 +36,7 @@ class Bus:
 class Refusing:
     """A listener whose connection is closing: it takes nothing."""
 
-    def __call__(self, message: str) -> bool:
+    def __call__(self, message: RoomMessage) -> bool:
         return False
 
 
@@ -66,9 +69,9 @@ def test_a_failing_listener_keeps_its_subscription_and_starves_no_one() -> None:
     received: list[str] = []
     inbox = Inbox()
 
-    def flaky(message: str) -> bool:
-        received.append(message)
-        if message == "bad":
+    def flaky(message: RoomMessage) -> bool:
+        received.append(message.text)
+        if message.text == "bad":
             raise RuntimeError("listener bug")
         return True
 
@@ -92,3 +95,47 @@ async def test_close_stops_delivery_is_safe_twice_and_forgets_an_empty_room() ->
     assert (gone.messages, staying.messages) == ([], ["after"])
     await other.close()
     assert len(bus.fanout) == 0 and ROOM not in bus.fanout.keys()  # noqa: SIM118  # the view the bus reads
+
+
+def test_a_message_is_read_once_whatever_the_number_of_listeners(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[str] = []
+    read = event_fanout.read_room_message
+
+    def counted(text: str) -> RoomMessage:
+        reads.append(text)
+        return read(text)
+
+    monkeypatch.setattr(event_fanout, "read_room_message", counted)
+    bus = Bus()
+    inboxes = [Inbox() for _ in range(5)]
+    for inbox in inboxes:
+        bus.add(inbox)
+    text = '{"type":"room_closed","request_id":null,"payload":{"room_id":"r","version":9}}'
+    bus.fanout.deliver(ROOM, text)
+    bus.fanout.deliver("room:nobody:events", text)  # no listener: nothing to read
+    assert reads == [text]
+    expected = RoomMessage(text, "room_closed", None, 9)
+    assert all(inbox.received == [expected] for inbox in inboxes)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"type":"player_left","payload":{"version":3,"user_id":"u","seat_index":1}}',
+            ("player_left", "u", 3),
+        ),
+        ('{"type":"game_started","payload":{"version":4}}', ("game_started", None, 4)),
+        ('{"type":"e","payload":{"version":"4","user_id":5}}', ("e", None, 0)),
+        ('{"type":1,"payload":[]}', (None, None, 0)),
+        ("m0", (None, None, 0)),
+        ("", (None, None, 0)),
+    ],
+)
+def test_reading_a_message_takes_only_well_typed_fields(
+    text: str, expected: tuple[str | None, str | None, int]
+) -> None:
+    message = event_fanout.read_room_message(text)
+    assert (message.text, message.type, message.user_id, message.version) == (text, *expected)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from rooms_ws.errors import CloseCode
 from rooms_ws.outbox import Outbox
 from tests.contracts.support import eventually
@@ -161,3 +163,61 @@ async def test_a_client_gone_mid_send_stops_the_outbox_without_a_close_frame() -
     box.close(CloseCode.NORMAL, flush=True)
     await box.finish()
     assert socket.close_codes == []
+
+
+async def test_a_frame_taken_at_once_starts_no_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    bounds: list[float] = []
+    timeout = asyncio.timeout
+
+    def counted(delay: float | None) -> asyncio.Timeout:
+        bounds.append(0.0 if delay is None else delay)
+        return timeout(delay)
+
+    monkeypatch.setattr(asyncio, "timeout", counted)
+    socket = FakeSocket()
+    box = outbox(socket, send_timeout_s=5.0)
+    await box.send("reply")
+    assert box.offer("event")
+    await eventually(lambda: len(socket.frames) == 2)
+    assert bounds == []  # the socket never made a send wait
+    socket.gate.clear()
+    socket.writing.clear()
+    sending = asyncio.create_task(box.send("waits"))
+    await socket.writing.wait()
+    assert bounds == [5.0]  # a send that waits is bounded
+    socket.gate.set()
+    await sending
+    assert socket.frames == ["reply", "event", "waits"]
+
+
+async def test_a_client_gone_after_a_wait_stops_the_outbox_as_at_once() -> None:
+    socket = FakeSocket()
+    gate = asyncio.Event()
+
+    async def gone_later(text: str) -> None:
+        await gate.wait()
+        raise ConnectionError("client gone")
+
+    box = Outbox(send=gone_later, close=socket.close, size=4, send_timeout_s=5.0)
+    sending = asyncio.create_task(box.send("lost"))
+    await asyncio.sleep(0)
+    gate.set()
+    await sending
+    assert box.closing
+    box.close(CloseCode.NORMAL, flush=True)
+    await box.finish()
+    assert socket.close_codes == []
+
+
+async def test_a_cancelled_writer_is_cancelled_and_its_send_closed() -> None:
+    socket = FakeSocket()
+    box = outbox(socket)
+    socket.gate.clear()
+    sending = asyncio.create_task(box.send("stuck"))
+    await socket.writing.wait()
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    socket.gate.set()
+    await asyncio.sleep(0.01)
+    assert socket.frames == []  # the send was ended where it waited, not resumed
