@@ -48,7 +48,8 @@ class Presence(Protocol):
 
     An instance that has not beaten for the adapter's timeout is dead: any
     instance's :meth:`expire_instances` then drops its entries, as if each of
-    its sockets had closed. Outages raise ``LiveStateFailure``.
+    its sockets had closed. Outages raise ``LiveStateFailure``; each call is
+    bounded by the adapter itself (its Redis timeout), callers add none.
     """
 
     async def beat(self, instance: str, now_ms: int) -> bool:

@@ -88,18 +88,21 @@ class PresenceTracker:
 
     async def _sync(self, pair: Pair) -> None:
         """Bring Redis to what this instance has now for ``pair``; on failure, later."""
-        lock = self._locks.setdefault(pair, asyncio.Lock())
+        lock = self._locks.get(pair)
+        if lock is None:  # not setdefault: that builds a Lock on every call
+            lock = self._locks[pair] = asyncio.Lock()
         try:
             # One step per pair at a time, each after the count it sees: a
             # follow and an unfollow racing end in the state of the last one.
             async with lock, self._in_flight:
                 room_id, user_id = pair
                 now = self._clock.now_ms()
-                async with asyncio.timeout(self._redis_timeout_s * 2):
-                    if pair in self._counts:
-                        await self.presence.connect(room_id, user_id, self.instance, now)
-                    else:
-                        await self.presence.disconnect(room_id, user_id, self.instance, now)
+                # No timeout of our own: the port bounds each call (a second
+                # timer per follow cost more than the rest of this method).
+                if pair in self._counts:
+                    await self.presence.connect(room_id, user_id, self.instance, now)
+                else:
+                    await self.presence.disconnect(room_id, user_id, self.instance, now)
             self._dirty.discard(pair)
             self._sync_failing = False
         except Exception as exc:
