@@ -7,7 +7,8 @@
 A room's channel is subscribed when its first local listener arrives and
 unsubscribed when its last one leaves. Reconnection and resubscription are
 the subscriber's (``redis_subscriber``); delivery is the fan-out's
-(``event_fanout``). Publishing uses an ordinary client.
+(``event_fanout``). Publishing goes through a pipeliner (``redis_pipeliner``): the
+publishes of one loop turn share one write.
 
 The bus has a circuit breaker of its own, apart from the live-state cache's:
 a publish that fails, or a subscription Redis does not confirm in time, opens
@@ -20,14 +21,14 @@ connecting again closes it at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
-from redis.exceptions import RedisError
-
-from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
+from rooms_adapters.circuit_breaker import CircuitBreaker
 from rooms_adapters.event_fanout import EventBusStats, Fanout, RoomSubscription
-from rooms_adapters.redis_client import redis_client
+from rooms_adapters.redis_client import packed_command, redis_pipeliner
 from rooms_adapters.redis_errors import EventsSkipped, EventsUnavailable
+from rooms_adapters.redis_guard import RedisGuard
 from rooms_adapters.redis_subscriber import ChannelSubscriber
 from rooms_domain.model import RoomId
 from rooms_domain.ports import Listener
@@ -69,9 +70,16 @@ class RedisRoomEvents:
         client_name: str = "rooms-events",
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self._redis_timeout_s = redis_timeout_s
         self.stats = EventBusStats()
         self.breaker = breaker if breaker is not None else CircuitBreaker()
+        self._guard = RedisGuard(
+            self.breaker,
+            timeout_s=redis_timeout_s,
+            name="room events",
+            logger=logger,
+            unavailable=EventsUnavailable,
+            skipped=EventsSkipped,
+        )
         self._fanout = Fanout(self.stats)
         self._started = self._closed = False
         self._subscriber = ChannelSubscriber(
@@ -88,7 +96,8 @@ class RedisRoomEvents:
             # A new subscriber connection is Redis answering: stop skipping it.
             on_connected=self.breaker.reset,
         )
-        self._publisher = redis_client(url, redis_timeout_s=redis_timeout_s)
+        # Publishes are pipelined: those of one loop turn share one write.
+        self._publisher = redis_pipeliner(url, redis_timeout_s=redis_timeout_s)
 
     @property
     def connected(self) -> bool:
@@ -139,54 +148,20 @@ class RedisRoomEvents:
     async def _await_confirmation(self, channel: str, confirmation: asyncio.Future[None]) -> None:
         # Each create_room subscribes: with Redis stalled (frozen, or a path
         # that hangs) and the reader not aware yet, waiting every time would
-        # cost every create the whole bound. The channel stays pending and is
-        # made good when Redis answers or the reader reconnects.
-        if not self.breaker.allow():
-            return
-        trial = self.breaker.state is BreakerState.HALF_OPEN
-        try:
-            async with asyncio.timeout(self._redis_timeout_s):
-                await asyncio.shield(confirmation)
-        except TimeoutError:
-            self._failed(f"subscription to {channel} not confirmed within {self._redis_timeout_s}s")
-            return
-        except asyncio.CancelledError:
-            if trial:
-                self.breaker.abandon_trial()
-            raise
-        self._succeeded(trial)
+        # cost every create the whole bound. So the wait is guarded like a
+        # publish, and neither a refusal (breaker open) nor a timeout is the
+        # caller's error: the channel stays pending and is made good when
+        # Redis answers or the reader reconnects.
+        with contextlib.suppress(EventsUnavailable):
+            await self._guard.run(lambda: asyncio.shield(confirmation), channel)
 
     async def publish(self, room_id: RoomId, message: str) -> None:
         """Publish to every process; raises :class:`EventsUnavailable` if Redis fails.
 
         And :class:`EventsSkipped` (a subclass) at once while the breaker is open.
         """
-        if not self.breaker.allow():
-            raise EventsSkipped(f"publish to room {room_id} skipped: circuit open")
-        trial = self.breaker.state is BreakerState.HALF_OPEN
-        try:
-            async with asyncio.timeout(self._redis_timeout_s):
-                await self._publisher.publish(channel_name(room_id), message)
-        except TimeoutError as exc:
-            self._failed(f"publish: no answer within {self._redis_timeout_s}s")
-            raise EventsUnavailable(f"publish to room {room_id} timed out") from exc
-        except (RedisError, OSError) as exc:
-            self._failed(f"publish: {type(exc).__name__}: {exc}")
-            raise EventsUnavailable(f"publish to room {room_id} failed: {exc}") from exc
-        except asyncio.CancelledError:
-            if trial:
-                self.breaker.abandon_trial()
-            raise
-        self._succeeded(trial)
-
-    def _succeeded(self, trial: bool) -> None:
-        if trial:
-            logger.info("room events: Redis answers again; circuit closed")
-        self.breaker.record_success()
-
-    def _failed(self, reason: str) -> None:
-        message = "room events: Redis failing (%s); not waiting on it for %.1fs"
-        self.breaker.record_failure_logged(logger, message, reason)
+        packed = packed_command(b"PUBLISH", channel_name(room_id), message)
+        await self._guard.run(lambda: self._publisher.call(packed), room_id)
 
     def _deliver(self, channel: str, payload: bytes) -> None:
         try:

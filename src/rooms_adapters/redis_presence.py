@@ -24,22 +24,24 @@ fine on one Redis and would need hash tags on a Redis Cluster.
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
+from rooms_adapters.circuit_breaker import CircuitBreaker
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
 from rooms_adapters.redis_events import channel_name
+from rooms_adapters.redis_guard import RedisGuard
 from rooms_adapters.redis_live_state import meta_key, seats_key
 from rooms_domain.model import RoomId, UserId
 from rooms_domain.presence import HeldSeat, dead_after_ms
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 # The default prefix of the keys shared by every room (below); a test, or
 # two deployments on one Redis, pick their own.
@@ -156,7 +158,14 @@ class RedisPresence:
         self.held_key = f"{prefix}:held"
         self._prefix = prefix
         self._dead_after_ms = dead_after_ms(timeout_s)
-        self._redis_timeout_s = redis_timeout_s
+        self._guard = RedisGuard(
+            self.breaker,
+            timeout_s=redis_timeout_s,
+            name="presence",
+            logger=logger,
+            unavailable=LiveStateUnavailable,
+            skipped=LiveStateSkipped,
+        )
         self._connect = client.register_script(_CONNECT)
         self._disconnect = client.register_script(_DISCONNECT)
         self._beat = client.register_script(_BEAT)
@@ -273,25 +282,7 @@ class RedisPresence:
         ]
 
     async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
-        if not self.breaker.allow():
-            raise LiveStateSkipped("presence: Redis skipped, circuit open after a recent failure")
-        try:
-            async with asyncio.timeout(self._redis_timeout_s):
-                result = await call()
-        except TimeoutError as exc:
-            self.breaker.record_failure()
-            raise LiveStateUnavailable(
-                f"presence: Redis did not answer within {self._redis_timeout_s}s"
-            ) from exc
-        except (RedisError, OSError) as exc:
-            self.breaker.record_failure()
-            raise LiveStateUnavailable(f"presence: Redis failed: {exc}") from exc
-        except asyncio.CancelledError:
-            if self.breaker.state is BreakerState.HALF_OPEN:
-                self.breaker.abandon_trial()
-            raise
-        self.breaker.record_success()
-        return result
+        return await self._guard.run(call)
 
 
 def _held(room_id: RoomId, user_id: UserId) -> str:
