@@ -52,7 +52,8 @@ def packed_command(*args: EncodableT) -> bytes:
 
 
 class PipelineStats:
-    """Cumulative counts: ``writes`` to the socket, ``commands`` they carried."""
+    """Cumulative counts: ``writes`` to the socket, ``commands`` they carried,
+    ``connects`` (attempts to connect)."""
 
     __slots__ = ("commands", "connects", "writes")
 
