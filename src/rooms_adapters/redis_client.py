@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+from rooms_adapters.redis_pipeliner import RedisPipeliner, packed_command
+
+__all__ = [
+    "PipelinedRedis",
+    "connection_options",
+    "no_retry",
+    "packed_command",
+    "redis_client",
+    "redis_pipeliner",
+]
 
 
 def no_retry() -> Retry:
@@ -43,36 +53,57 @@ def connection_options(*, redis_timeout_s: float, client_name: str | None = None
     }
 
 
+class PipelinedRedis(aioredis.Redis):
+    """A redis-py client with a :class:`RedisPipeliner` to the same server, closed with it.
+
+    The per-request writes (live state, publish) go through ``pipeliner``;
+    everything else uses the client as usual.
+    """
+
+    pipeliner: RedisPipeliner
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await self.pipeliner.aclose()
+        await super().aclose(close_connection_pool)
+
+
 def redis_client(
     url: str,
     *,
     redis_timeout_s: float = 0.25,
     max_connections: int = 64,
     client_name: str | None = None,
-) -> aioredis.Redis:
+) -> PipelinedRedis:
     """A client for ``url`` that fails within the timeouts instead of retrying.
 
     Creating it does not connect; the pool connects on first use. At most
     ``max_connections`` sockets are open; a caller finding them all busy waits
     for one up to ``redis_timeout_s`` (a full pool means a slow Redis, and
     the non-blocking pool would fail at once with "Too many connections").
-    Close it with ``await client.aclose()``, which closes the pool too.
+    Its pipeliner drops a connection that stays silent for half of
+    ``redis_timeout_s`` while a caller gives up on it.
+    Close it with ``await client.aclose()``, which closes the pool and the pipeliner too.
     """
-    pool = aioredis.BlockingConnectionPool.from_url(
+    pool = _pool(url, redis_timeout_s, max_connections, client_name)
+    client = PipelinedRedis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # what from_pool does: the client owns the pool
+    client.pipeliner = RedisPipeliner(pool, stall_s=redis_timeout_s / 2)
+    return client
+
+
+def redis_pipeliner(
+    url: str, *, redis_timeout_s: float = 0.25, client_name: str | None = None
+) -> RedisPipeliner:
+    """Only a pipeliner to ``url`` (for a publisher): one connection, made on first use."""
+    return RedisPipeliner(_pool(url, redis_timeout_s, 1, client_name), stall_s=redis_timeout_s / 2)
+
+
+def _pool(
+    url: str, redis_timeout_s: float, max_connections: int, client_name: str | None
+) -> aioredis.BlockingConnectionPool:
+    return aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
         timeout=redis_timeout_s,
         **connection_options(redis_timeout_s=redis_timeout_s, client_name=client_name),
     )
-    return aioredis.Redis.from_pool(pool)
-
-
-def packed_command(*args: str | bytes) -> bytes:
-    """One command in RESP, packed by hiredis (C), for ``Connection.send_packed_command``.
-
-    redis-py's asyncio connections pack in Python, which costs more than the
-    rest of a live-state write; its parser is hiredis's already when hiredis
-    is installed, as it is here.
-    """
-    packed: bytes = hiredis.pack_command(args)  # type: ignore[arg-type]  # its stub: a 1-tuple
-    return packed

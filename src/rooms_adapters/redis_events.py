@@ -7,7 +7,8 @@
 A room's channel is subscribed when its first local listener arrives and
 unsubscribed when its last one leaves. Reconnection and resubscription are
 the subscriber's (``redis_subscriber``); delivery is the fan-out's
-(``event_fanout``). Publishing uses an ordinary client.
+(``event_fanout``). Publishing goes through a pipeliner (``redis_pipeliner``): the
+publishes of one loop turn share one write.
 
 The bus has a circuit breaker of its own, apart from the live-state cache's:
 a publish that fails, or a subscription Redis does not confirm in time, opens
@@ -22,12 +23,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.exceptions import RedisError
-
 from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
 from rooms_adapters.event_fanout import EventBusStats, Fanout, RoomSubscription
-from rooms_adapters.redis_client import redis_client
+from rooms_adapters.redis_client import packed_command, redis_pipeliner
 from rooms_adapters.redis_errors import EventsSkipped, EventsUnavailable
+from rooms_adapters.redis_guard import RedisGuard
 from rooms_adapters.redis_subscriber import ChannelSubscriber
 from rooms_domain.model import RoomId
 from rooms_domain.ports import Listener
@@ -69,9 +69,16 @@ class RedisRoomEvents:
         client_name: str = "rooms-events",
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self._redis_timeout_s = redis_timeout_s
         self.stats = EventBusStats()
         self.breaker = breaker if breaker is not None else CircuitBreaker()
+        self._guard = RedisGuard(
+            self.breaker,
+            timeout_s=redis_timeout_s,
+            name="room events",
+            logger=logger,
+            unavailable=EventsUnavailable,
+            skipped=EventsSkipped,
+        )
         self._fanout = Fanout(self.stats)
         self._started = self._closed = False
         self._subscriber = ChannelSubscriber(
@@ -88,7 +95,8 @@ class RedisRoomEvents:
             # A new subscriber connection is Redis answering: stop skipping it.
             on_connected=self.breaker.reset,
         )
-        self._publisher = redis_client(url, redis_timeout_s=redis_timeout_s)
+        # Publishes are pipelined: those of one loop turn share one write.
+        self._publisher = redis_pipeliner(url, redis_timeout_s=redis_timeout_s)
 
     @property
     def connected(self) -> bool:
@@ -141,57 +149,36 @@ class RedisRoomEvents:
         # that hangs) and the reader not aware yet, waiting every time would
         # cost every create the whole bound. The channel stays pending and is
         # made good when Redis answers or the reader reconnects.
-        if not self.breaker.allow():
+        breaker = self._guard.breaker
+        if not breaker.allow():
             return
-        trial = self.breaker.state is BreakerState.HALF_OPEN
+        trial = breaker.state is BreakerState.HALF_OPEN
         # The future is this caller's alone: the bound resolves it (False)
         # rather than cancel the task, one timer and no asyncio.timeout or
         # shield on every subscription.
-        expiry = asyncio.get_running_loop().call_later(self._redis_timeout_s, _expire, confirmation)
+        expiry = asyncio.get_running_loop().call_later(self._guard.timeout_s, _expire, confirmation)
         try:
             confirmed = await confirmation
         except asyncio.CancelledError:
             if trial:
-                self.breaker.abandon_trial()
+                breaker.abandon_trial()
             raise
         finally:
             expiry.cancel()
         if not confirmed:
-            self._failed(f"subscription to {channel} not confirmed within {self._redis_timeout_s}s")
+            self._guard.failed(
+                f"subscription to {channel} not confirmed within {self._guard.timeout_s}s"
+            )
             return
-        self._succeeded(trial)
+        self._guard.succeeded(trial)
 
     async def publish(self, room_id: RoomId, message: str) -> None:
         """Publish to every process; raises :class:`EventsUnavailable` if Redis fails.
 
         And :class:`EventsSkipped` (a subclass) at once while the breaker is open.
         """
-        if not self.breaker.allow():
-            raise EventsSkipped(f"publish to room {room_id} skipped: circuit open")
-        trial = self.breaker.state is BreakerState.HALF_OPEN
-        try:
-            async with asyncio.timeout(self._redis_timeout_s):
-                await self._publisher.publish(channel_name(room_id), message)
-        except TimeoutError as exc:
-            self._failed(f"publish: no answer within {self._redis_timeout_s}s")
-            raise EventsUnavailable(f"publish to room {room_id} timed out") from exc
-        except (RedisError, OSError) as exc:
-            self._failed(f"publish: {type(exc).__name__}: {exc}")
-            raise EventsUnavailable(f"publish to room {room_id} failed: {exc}") from exc
-        except asyncio.CancelledError:
-            if trial:
-                self.breaker.abandon_trial()
-            raise
-        self._succeeded(trial)
-
-    def _succeeded(self, trial: bool) -> None:
-        if trial:
-            logger.info("room events: Redis answers again; circuit closed")
-        self.breaker.record_success()
-
-    def _failed(self, reason: str) -> None:
-        message = "room events: Redis failing (%s); not waiting on it for %.1fs"
-        self.breaker.record_failure_logged(logger, message, reason)
+        packed = packed_command(b"PUBLISH", channel_name(room_id), message)
+        await self._guard.run(lambda: self._publisher.call(packed), room_id)
 
     def _deliver(self, channel: str, payload: bytes) -> None:
         try:

@@ -32,17 +32,17 @@ fine on one Redis and would need hash tags on a Redis Cluster.
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from rooms_adapters.circuit_breaker import BreakerState, CircuitBreaker
+from rooms_adapters.circuit_breaker import CircuitBreaker
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
 from rooms_adapters.redis_events import channel_name
+from rooms_adapters.redis_guard import RedisGuard
 from rooms_adapters.redis_live_state import meta_key, seats_key
 from rooms_adapters.redis_presence_keys import (
     PREFIX,
@@ -56,6 +56,8 @@ from rooms_domain.presence import HeldSeat, dead_after_ms
 __all__ = ["PREFIX", "RedisPresence", "room_presence_key"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 # A dropped mark outlives many beats of a live instance (it is read at the
 # next one); an instance that never beats again leaves it to expire.
@@ -169,7 +171,14 @@ class RedisPresence:
         self.instances_key = self.keys.instances
         self.held_key = self.keys.held
         self._dead_after_ms = self.keys.dead_after_ms
-        self._redis_timeout_s = redis_timeout_s
+        self._guard = RedisGuard(
+            self.breaker,
+            timeout_s=redis_timeout_s,
+            name="presence",
+            logger=logger,
+            unavailable=LiveStateUnavailable,
+            skipped=LiveStateSkipped,
+        )
         self._connect = client.register_script(_CONNECT)
         self._disconnect = client.register_script(_DISCONNECT)
         self._beat = client.register_script(_BEAT)
@@ -294,25 +303,7 @@ class RedisPresence:
         ]
 
     async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
-        if not self.breaker.allow():
-            raise LiveStateSkipped("presence: Redis skipped, circuit open after a recent failure")
-        try:
-            async with asyncio.timeout(self._redis_timeout_s):
-                result = await call()
-        except TimeoutError as exc:
-            self.breaker.record_failure()
-            raise LiveStateUnavailable(
-                f"presence: Redis did not answer within {self._redis_timeout_s}s"
-            ) from exc
-        except (RedisError, OSError) as exc:
-            self.breaker.record_failure()
-            raise LiveStateUnavailable(f"presence: Redis failed: {exc}") from exc
-        except asyncio.CancelledError:
-            if self.breaker.state is BreakerState.HALF_OPEN:
-                self.breaker.abandon_trial()
-            raise
-        self.breaker.record_success()
-        return result
+        return await self._guard.run(call)
 
 
 def _held(room_id: RoomId, user_id: UserId) -> str:
