@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import socket
 import sys
@@ -65,6 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         return _fail(f"{args.verb} failed: {type(exc).__name__}: {exc}")
     return status
+
+
+def _quiet_logs() -> None:
+    """The sweep's report says what failed, in one line; the adapters' own
+    warnings (a breaker opening, say) would be more. At debug level, everything."""
+    if os.environ.get("ROOMS_LOG_LEVEL", "").lower() == "debug":
+        logging.basicConfig(level=logging.DEBUG)
+    elif not logging.getLogger().handlers:
+        # Without a handler, logging's last resort prints warnings to stderr.
+        logging.getLogger().addHandler(logging.NullHandler())
 
 
 def _fail(message: str, status: int = 1) -> int:
@@ -248,6 +259,7 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     from rooms_ws.sweep import sweep_once
 
+    _quiet_logs()
     report = asyncio.run(sweep_once(settings))
     for line in report.lines():
         print(line)

@@ -13,6 +13,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
+from harness.tcp_proxy import TcpProxy
 from rooms_adapters.circuit_breaker import CircuitBreaker
 from rooms_adapters.embedded.redis import EmbeddedRedis
 from rooms_adapters.redis_client import PipelinedRedis, packed_command, redis_client
@@ -21,7 +22,6 @@ from rooms_adapters.redis_live_state import RedisLiveStateCache
 from rooms_adapters.redis_pipeliner import RedisPipeliner
 from tests.contracts.live_state import a_view
 from tests.integration.redis_support import ManualClock
-from tests.integration.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
