@@ -47,6 +47,7 @@ from rooms_domain.commands import (
     StartGameCommand,
 )
 from rooms_domain.ports import Clock, LiveStateCache, UnitOfWorkFactory
+from rooms_domain.presence import Presence
 from rooms_domain.use_cases import GetRoom, JoinRoom, KickPlayer, LeaveRoom, SetReady, StartGame
 from rooms_domain.use_cases.lobby import LiveSteps, LobbyOutcome
 from rooms_ws import metrics
@@ -123,8 +124,10 @@ class LobbyServices:
         live_state: LiveStateCache,
         clock: Clock,
         live_state_timeout_s: float,
+        presence: Presence | None,
     ) -> LobbyServices:
-        """Every lobby use case on the same stores (as create_room's)."""
+        """Every lobby use case on the same stores (as create_room's); without
+        ``presence`` no seat is ever held, so a rejoin has none to take back."""
 
         def made(kind: type[UseCase]) -> UseCase:
             return kind(
@@ -132,6 +135,7 @@ class LobbyServices:
                 live_state=live_state,
                 clock=clock,
                 live_state_timeout_s=live_state_timeout_s,
+                presence=presence,
             )
 
         return cls(
