@@ -119,6 +119,10 @@ class MemoryPresence:
         self._misbehave()
         return (room_id, user_id) in self.held_since
 
+    async def held_since_ms(self, room_id: RoomId, user_id: UserId) -> int | None:
+        self._misbehave()
+        return self.held_since.get((room_id, user_id))
+
     async def forget(self, room_id: RoomId, user_id: UserId) -> None:
         self._misbehave()
         self.held_since.pop((room_id, user_id), None)

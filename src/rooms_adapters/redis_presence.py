@@ -260,10 +260,13 @@ class RedisPresence:
         return seats
 
     async def is_held(self, room_id: RoomId, user_id: UserId) -> bool:
+        return await self.held_since_ms(room_id, user_id) is not None
+
+    async def held_since_ms(self, room_id: RoomId, user_id: UserId) -> int | None:
         score = await self._guarded(
             lambda: self._client.zscore(self.held_key, _held(room_id, user_id))
         )
-        return score is not None
+        return None if score is None else int(score)
 
     async def forget(self, room_id: RoomId, user_id: UserId) -> None:
         await self._guarded(lambda: self._client.zrem(self.held_key, _held(room_id, user_id)))

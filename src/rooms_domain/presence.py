@@ -100,12 +100,18 @@ class Presence(Protocol):
         """Whether the user's seat in the room is held (the user still disconnected)."""
         ...
 
+    async def held_since_ms(self, room_id: RoomId, user_id: UserId) -> int | None:
+        """Since when the user's seat in the room is held (as :meth:`postpone` last
+        counted it), None when it is not held."""
+        ...
+
     async def forget(self, room_id: RoomId, user_id: UserId) -> None:
         """The seat is no longer held (released, or no longer that user's)."""
         ...
 
     async def postpone(self, room_id: RoomId, user_id: UserId, now_ms: int) -> None:
-        """Keep holding the seat, counted again from ``now_ms`` (a game in progress)."""
+        """Keep holding the seat, counted again from ``now_ms``: a game in progress,
+        or a rejoin whose socket has yet to follow the room."""
         ...
 
     async def held_count(self) -> int:

@@ -171,13 +171,17 @@ def _limits(settings: Settings) -> SessionLimits:
 
 
 def _lobby(
-    uow_factory: UnitOfWorkFactory, live_state: LiveStateCache, settings: Settings
+    uow_factory: UnitOfWorkFactory,
+    live_state: LiveStateCache,
+    presence: Presence,
+    settings: Settings,
 ) -> LobbyServices:
     return LobbyServices.on(
         uow_factory=uow_factory,
         live_state=live_state,
         clock=SystemClock(),
         live_state_timeout_s=settings.live_state_backstop_s,
+        presence=presence,
     )
 
 
@@ -288,8 +292,9 @@ class Container(containers.DeclarativeContainer):
         live_state_timeout_s=settings.provided.live_state_backstop_s,
     )
 
-    lobby = providers.Singleton(_lobby, uow_factory, live_state, settings)
     presence_store = providers.Singleton(_presence_store, redis, settings)
+    # A rejoin takes a held seat back through the store (rooms_domain.use_cases.held_seat).
+    lobby = providers.Singleton(_lobby, uow_factory, live_state, presence_store, settings)
     # This instance's presence, beating while the app runs.
     presence = providers.Resource(_presence, presence_store, settings)
     # The housekeeping round's held-seat step (each release counted in the metrics).

@@ -46,6 +46,7 @@ from rooms_domain.commands import (
     StartGameCommand,
 )
 from rooms_domain.ports import Clock, LiveStateCache, RoomMessage, UnitOfWorkFactory
+from rooms_domain.presence import Presence
 from rooms_domain.use_cases import GetRoom, JoinRoom, KickPlayer, LeaveRoom, SetReady, StartGame
 from rooms_domain.use_cases.lobby import LiveSteps, LobbyOutcome
 from rooms_ws import metrics
@@ -122,8 +123,10 @@ class LobbyServices:
         live_state: LiveStateCache,
         clock: Clock,
         live_state_timeout_s: float,
+        presence: Presence | None,
     ) -> LobbyServices:
-        """Every lobby use case on the same stores (as create_room's)."""
+        """Every lobby use case on the same stores (as create_room's); without
+        ``presence`` no seat is ever held, so a rejoin has none to take back."""
 
         def made(kind: type[UseCase]) -> UseCase:
             return kind(
@@ -131,6 +134,7 @@ class LobbyServices:
                 live_state=live_state,
                 clock=clock,
                 live_state_timeout_s=live_state_timeout_s,
+                presence=presence,
             )
 
         return cls(

@@ -294,7 +294,9 @@ class PresenceContract:
         assert await presence.held_count() == counted + 2
         assert await presence.held(T0 + 9, 10) == []
         assert await presence.held(T0 + 20, 1) == [HeldSeat(room_id, guest, T0 + 10)]
+        assert await presence.held_since_ms(room_id, guest) == T0 + 10
         await presence.postpone(room_id, guest, T0 + 30)
+        assert await presence.held_since_ms(room_id, guest) == T0 + 30
         assert await presence.held(T0 + 20, 10) == [HeldSeat(room_id, host, T0 + 20)]
         # A second disconnect (another instance) keeps the first time.
         await presence.disconnect(room_id, host, "a", T0 + 25)
@@ -305,6 +307,7 @@ class PresenceContract:
         # Postponing a seat that is not held does not hold it.
         await presence.postpone(room_id, host, T0 + 40)
         assert not await presence.is_held(room_id, host)
+        assert await presence.held_since_ms(room_id, host) is None
 
     async def test_beat_says_whether_the_instance_was_alive(self, presence: Presence) -> None:
         name = f"i-{uuid.uuid4().hex[:6]}"

@@ -93,6 +93,7 @@ class Harness:
                 live_state=self.cache,
                 clock=self.clock,
                 live_state_timeout_s=0.05,
+                presence=None,
             ),
         )
 

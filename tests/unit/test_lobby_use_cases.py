@@ -17,6 +17,7 @@ from rooms_adapters.memory import (
     MemoryLiveStateCache,
     MemoryUnitOfWorkFactory,
 )
+from rooms_adapters.memory_presence import MemoryPresence
 from rooms_domain import (
     CreateRoom,
     GetRoom,
@@ -57,6 +58,7 @@ class Lobby:
     kick: KickPlayer
     start: StartGame
     get: GetRoom
+    presence: MemoryPresence
     names: dict[UserId, str] = field(default_factory=dict)
 
     def user(self, name: str) -> UserId:
@@ -86,11 +88,18 @@ class Lobby:
         return [str(frame["type"]) for _, frame in self.cache.published]
 
 
-def make_lobby(*, lock_wait_s: float = 0.5, live_state_timeout_s: float = 0.05) -> Lobby:
+def make_lobby(
+    *,
+    lock_wait_s: float = 0.5,
+    live_state_timeout_s: float = 0.05,
+    presence_timeout_s: float = 30.0,
+    clock: FixedClock | None = None,
+) -> Lobby:
     db = MemoryDatabase(lock_wait_s=lock_wait_s)
     factory = MemoryUnitOfWorkFactory(db)
     cache = MemoryLiveStateCache()
-    clock = FixedClock()
+    clock = clock if clock is not None else FixedClock()
+    presence = MemoryPresence(cache, timeout_s=presence_timeout_s)
 
     def deps() -> dict[str, Any]:
         return {
@@ -98,6 +107,7 @@ def make_lobby(*, lock_wait_s: float = 0.5, live_state_timeout_s: float = 0.05) 
             "live_state": cache,
             "clock": clock,
             "live_state_timeout_s": live_state_timeout_s,
+            "presence": presence,
         }
 
     create = CreateRoom(
@@ -117,6 +127,7 @@ def make_lobby(*, lock_wait_s: float = 0.5, live_state_timeout_s: float = 0.05) 
         KickPlayer(**deps()),
         StartGame(**deps()),
         GetRoom(**deps()),
+        presence,
     )
 
 

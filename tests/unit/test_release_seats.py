@@ -9,7 +9,6 @@ import asyncio
 import pytest
 
 from rooms_adapters.memory import MemoryUnitOfWorkFactory
-from rooms_adapters.memory_presence import MemoryPresence
 from rooms_adapters.redis_errors import LiveStateUnavailable
 from rooms_domain import RoomId, RoomStatus, UserId
 from rooms_domain.commands import LeaveRoomCommand, SetReadyCommand, StartGameCommand
@@ -23,9 +22,9 @@ INSTANCE = "a"
 
 class Setup:
     def __init__(self) -> None:
-        self.lobby: Lobby = make_lobby()
         self.clock = FixedClock()
-        self.presence = MemoryPresence(self.lobby.cache, timeout_s=3.0)
+        self.lobby: Lobby = make_lobby(presence_timeout_s=3.0, clock=self.clock)
+        self.presence = self.lobby.presence
 
     def step(self) -> ReleaseExpiredSeats:
         return ReleaseExpiredSeats(

@@ -32,6 +32,11 @@ class JoinRoom(ChangeRoom[JoinRoomCommand]):
         reply = self._seat_reply(room, cmd.user_id, lambda seat: {"is_host": seat.is_host})
         return {**reply, "room": snapshot(room, names, connected=seated_users(room))}
 
+    async def _locked(self, room: Room, cmd: JoinRoomCommand) -> None:
+        if room.seat_of(cmd.user_id) is not None:
+            # A rejoin: the seat may be held (held_seat.py).
+            await self._held_seats.take_back(room.room_id, cmd.user_id)
+
     async def _fresh(
         self, room: Room, cmd: JoinRoomCommand, payload: dict[str, Any], *, written: bool
     ) -> dict[str, Any]:
@@ -43,8 +48,11 @@ class JoinRoom(ChangeRoom[JoinRoomCommand]):
         self, rooms: RoomRepository, cmd: JoinRoomCommand, payload: dict[str, Any]
     ) -> LobbyOutcome:
         # Following is not a write: a replay follows the room too, if the
-        # user still holds a seat there and it is not closed.
+        # user still holds a seat there and it is not closed; a rejoin as
+        # well, so the room is locked to take a held seat back (held_seat.py).
         room_id = RoomId(uuid.UUID(str(payload["room_id"])))
-        now = await rooms.load(room_id)
+        now = await rooms.lock(room_id)
         member = now is not None and is_member(now.room, cmd.user_id)
+        if member:
+            await self._held_seats.take_back(room_id, cmd.user_id)
         return LobbyOutcome(payload, room_id, replayed=True, member=member)

@@ -36,7 +36,9 @@ from rooms_domain.ports import (
     RoomRepository,
     UnitOfWorkFactory,
 )
+from rooms_domain.presence import Presence
 from rooms_domain.replies import StoredReply
+from rooms_domain.use_cases.held_seat import HeldSeats
 from rooms_domain.use_cases.live_step import live_step
 
 logger = logging.getLogger("rooms_domain.lobby")
@@ -84,11 +86,13 @@ class LiveSteps:
         live_state: LiveStateCache,
         clock: Clock,
         live_state_timeout_s: float = 0.5,
+        presence: Presence | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._live_state = live_state
         self._clock = clock
         self._live_state_timeout_s = live_state_timeout_s
+        self._held_seats = HeldSeats(presence, clock, timeout_s=live_state_timeout_s)
 
     async def _apply(
         self,
@@ -163,6 +167,7 @@ class ChangeRoom(LiveSteps, Generic[C]):
                 await uow.rooms.save(change.room, completes=done)
             else:
                 await uow.idempotency.complete(done)
+            await self._locked(seated.room, cmd)
             await uow.commit()
         room = change.room
         written = True
@@ -189,6 +194,9 @@ class ChangeRoom(LiveSteps, Generic[C]):
     ) -> dict[str, Any]:
         """The reply as sent now (the stored one is ``payload``)."""
         return payload
+
+    async def _locked(self, room: Room, cmd: C) -> None:
+        """Last step of a success under the room's lock (``room`` as it was locked)."""
 
     def _room_of(self, cmd: C) -> RoomId | RoomCode:
         """How the request names its room."""

@@ -6,7 +6,7 @@ number of instances may run it at once:
     presence: seats held since (now - hold) or earlier, a batch
     for each:  one Unit of Work:
                    lock the room (instances queue here, one at a time)
-                   still that user's seat, and still held (Redis)?  else skip
+                   still that user's seat, and still held since (now - hold)?  else skip
                    the model's release_held_seat:  in_game -> kept (postponed)
                    save (no request key), commit
                the live view step: player_left reason timeout, host_changed, room_closed
@@ -98,8 +98,11 @@ class ReleaseExpiredSeats:
                 await self._presence.forget(held.room_id, held.user_id)
                 return None
             # Checked under the room's lock: the user may have come back since
-            # the batch was read.
-            if not await self._presence.is_held(held.room_id, held.user_id):
+            # the batch was read, or be coming back: a rejoin postpones the
+            # hold under this lock before it answers (its socket follows the
+            # room, and so clears the hold, only after the answer).
+            since = await self._presence.held_since_ms(held.room_id, held.user_id)
+            if since is None or since > now - self._hold_ms:
                 return None
             try:
                 change = seated.room.release_held_seat(held.user_id)
