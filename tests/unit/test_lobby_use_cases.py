@@ -44,7 +44,7 @@ from rooms_domain import (
     ValidationFailed,
 )
 from rooms_domain.errors import NotHost, NotInRoom, NotReady, RoomFull, RoomInGame, RoomNotFound
-from tests.unit.harness import FixedClock, command, new_request_id
+from tests.unit.harness import NOW_MS, FixedClock, command, new_request_id
 
 
 @dataclass
@@ -220,6 +220,9 @@ async def test_a_rejoin_is_the_seat_held_with_no_change() -> None:
     host, bob = lobby.user("Ann"), lobby.user("Bob")
     room_id, code = await lobby.room(host)
     await lobby.join(join(bob, code))
+    # Ann's socket follows the room: the rebuilt view shows her connected.
+    await lobby.presence.beat("here", NOW_MS)
+    await lobby.presence.connect(room_id, host, "here", NOW_MS)
     del lobby.cache.views[room_id]  # a lost live view, repaired by the rejoin
 
     reply = await lobby.join(join(bob, code))
