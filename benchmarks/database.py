@@ -42,10 +42,12 @@ async def _add_users(dsn: str, user_ids: Sequence[uuid.UUID]) -> None:
         await conn.close()
 
 
-def add_users(dsn: str, count: int) -> list[uuid.UUID]:
-    """Insert ``count`` users (the platform's table; the benchmark stands in for it)."""
+def add_users(dsn: str, count: int, *also: str) -> list[uuid.UUID]:
+    """Insert ``count`` users (the platform's table; the benchmark stands in for it),
+    the same ones in each database of ``also``."""
     user_ids = [uuid.uuid4() for _ in range(count)]
-    asyncio.run(_add_users(dsn, user_ids))
+    for each in (dsn, *also):
+        asyncio.run(_add_users(each, user_ids))
     return user_ids
 
 

@@ -1,8 +1,10 @@
 """Phase 1: rooms/s, latency and cost, server against the asyncpg baseline.
 
-For each concurrency C, ``rounds`` rounds run back to back against the same
-database: the baseline window, then (with ``--one-statement``) the
-one-statement ceiling, then the server window. Every kind sees the same
+For each concurrency C, ``rounds`` rounds run back to back on the same
+PostgreSQL: the baseline window, then (with ``--one-statement``) the
+one-statement ceiling, then the server window. The baselines write to a
+database of their own (``Services.baseline_dsn``): their rooms have no live
+view, which the servers' housekeeping would otherwise rebuild mid-window. Every kind sees the same
 machine, so the ratio of their means is the figure that holds when the
 machine's speed drifts.
 
@@ -120,7 +122,7 @@ def run(bench: Bench, say: Callable[[str], None]) -> list[ConcurrencyRuns]:
                 started = time.monotonic()
                 for kind, one in baselines:
                     plan = BaselinePlan(
-                        bench.services.dsn, users, opts.warmup_s, opts.duration_s, one
+                        bench.services.baseline_dsn, users, opts.warmup_s, opts.duration_s, one
                     )
                     measured = measure(
                         run_baseline,

@@ -9,11 +9,15 @@ loop), so connections fail fast and let them decide.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+from redis.typing import EncodableT, KeyT, ScriptTextT
 
 from rooms_adapters.redis_pipeliner import RedisPipeliner, packed_command
 
@@ -107,3 +111,38 @@ def _pool(
         timeout=redis_timeout_s,
         **connection_options(redis_timeout_s=redis_timeout_s, client_name=client_name),
     )
+
+
+class PipelinedScript(AsyncScript):
+    """A Lua script run through the pipeliner: EVALSHA, or EVAL once Redis lost it.
+
+    redis-py's ``Script`` would load it (SCRIPT LOAD) and call EVALSHA again
+    on NOSCRIPT (after a Redis restart); EVAL runs it and caches it in one
+    round trip.
+    """
+
+    def __init__(self, client: aioredis.Redis, script: ScriptTextT, pipeliner: RedisPipeliner):
+        super().__init__(client, script)
+        self._pipeliner = pipeliner
+
+    async def __call__(
+        self,
+        keys: Sequence[KeyT] | None = None,
+        args: Iterable[EncodableT] | None = None,
+        client: object = None,
+    ) -> object:
+        keys = keys or ()
+        tail = (len(keys), *keys, *(args or ()))
+        try:
+            return await self._pipeliner.call(packed_command(b"EVALSHA", self.sha, *tail))
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            return await self._pipeliner.call(packed_command(b"EVAL", self.script, *tail))
+
+
+def script(client: aioredis.Redis, text: ScriptTextT) -> AsyncScript:
+    """``text`` registered on ``client``: through its pipeliner when it has one."""
+    if isinstance(client, PipelinedRedis):
+        return PipelinedScript(client, text, client.pipeliner)
+    return client.register_script(text)

@@ -15,16 +15,19 @@ request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from itertools import chain
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError
-from redis.typing import EncodableT, KeyT, ScriptTextT
+from redis.exceptions import RedisError
 
 from rooms_adapters.circuit_breaker import CircuitBreaker
-from rooms_adapters.redis_client import PipelinedRedis, packed_command, redis_client
+from rooms_adapters.redis_client import (
+    PipelinedRedis,
+    PipelinedScript,
+    packed_command,
+    redis_client,
+)
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
 from rooms_adapters.redis_guard import RedisGuard
 from rooms_adapters.redis_live_apply import TOMBSTONE_TTL_S, apply_live_update, live_apply_script
@@ -77,7 +80,7 @@ class RedisLiveStateCache:
         else:  # a client made elsewhere: a pipeliner of its own, closed by aclose()
             self._pipeliner = RedisPipeliner(client.connection_pool, stall_s=redis_timeout_s / 2)
             self._owns_pipeliner = True
-        self._apply_script = _PipelinedScript(
+        self._apply_script = PipelinedScript(
             client, live_apply_script(client).script, self._pipeliner
         )
         self._guard = RedisGuard(
@@ -144,34 +147,6 @@ class RedisLiveStateCache:
             if isinstance(reply, Exception):
                 raise reply
         return replies
-
-
-class _PipelinedScript(AsyncScript):
-    """The live apply script run through the pipeliner: EVALSHA, or EVAL once Redis lost it.
-
-    redis-py's ``Script`` would load it (SCRIPT LOAD) and call EVALSHA again
-    on NOSCRIPT (after a Redis restart); EVAL runs it and caches it in one
-    round trip.
-    """
-
-    def __init__(self, client: aioredis.Redis, script: ScriptTextT, pipeliner: RedisPipeliner):
-        super().__init__(client, script)
-        self._pipeliner = pipeliner
-
-    async def __call__(
-        self,
-        keys: Sequence[KeyT] | None = None,
-        args: Iterable[EncodableT] | None = None,
-        client: object = None,
-    ) -> object:
-        keys = keys or ()
-        tail = (len(keys), *keys, *(args or ()))
-        try:
-            return await self._pipeliner.call(packed_command(b"EVALSHA", self.sha, *tail))
-        except ResponseError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-            return await self._pipeliner.call(packed_command(b"EVAL", self.script, *tail))
 
 
 _MULTI = packed_command(b"MULTI")

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 
 from rooms_adapters.circuit_breaker import CircuitBreaker
+from rooms_adapters.redis_client import script
 from rooms_adapters.redis_errors import LiveStateSkipped, LiveStateUnavailable
 from rooms_adapters.redis_events import channel_name
 from rooms_adapters.redis_guard import RedisGuard
@@ -179,8 +180,9 @@ class RedisPresence:
             unavailable=LiveStateUnavailable,
             skipped=LiveStateSkipped,
         )
-        self._connect = client.register_script(_CONNECT)
-        self._disconnect = client.register_script(_DISCONNECT)
+        # The per-follow transitions share the requests' pipelined connection.
+        self._connect = script(client, _CONNECT)
+        self._disconnect = script(client, _DISCONNECT)
         self._beat = client.register_script(_BEAT)
         self._forget_instance = client.register_script(_FORGET_INSTANCE)
 
