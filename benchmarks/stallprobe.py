@@ -9,8 +9,11 @@ pause inside it and where it ran (the task's coroutine, or the callback) are
 kept. CPU rather than wall time, because on a shared 2-core machine a thread
 preempted by another process looks stalled without having held anything.
 
-At exit it writes the stalls by cause (GC, or the coroutine) and the longest
-ones, leaving out the first seconds (start-up, the second argument):
+At exit it writes every generation's collections (how many, their total
+and longest pause, how many over ``STALL_S``), the stalls by cause (GC, or
+the coroutine) and the longest ones, leaving out the first seconds
+(start-up, the second argument). The file name gets the process id and the
+value of ``ROOMS_GC_FREEZE``, so the create phase's two servers write apart:
 
     make bench ARGS="--phases create --clients 64 --rounds 1 \\
       --server-wrapper '$PWD/.venv/bin/python $PWD/benchmarks/stallprobe.py /tmp/stalls 3'"
@@ -57,15 +60,27 @@ class Trace:
     cpu_s: float = 0.0
     gc_ms_now: float = 0.0
     gc_started: float = 0.0
+    # Per generation: collections, total ms, longest ms, how many over STALL_S.
+    collections: list[list[float]] = field(
+        default_factory=lambda: [[0, 0.0, 0.0, 0] for _ in range(3)]
+    )
     stalls: list[Stall] = field(default_factory=list)
     causes: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
 
-    def gc_hook(self, phase: str, _info: dict[str, Any]) -> None:
+    def gc_hook(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self.gc_started = time.perf_counter()
-        else:
-            self.gc_ms_now += (time.perf_counter() - self.gc_started) * 1000
+            return
+        spent_ms = (time.perf_counter() - self.gc_started) * 1000
+        self.gc_ms_now += spent_ms
+        if time.monotonic() < self.skip_until:
+            return
+        tally = self.collections[int(info["generation"])]
+        tally[0] += 1
+        tally[1] += spent_ms
+        tally[2] = max(tally[2], spent_ms)
+        tally[3] += spent_ms > STALL_S * 1000
 
     def record(self, handle: asyncio.Handle, wall_s: float, cpu_s: float, gc_ms: float) -> None:
         if time.monotonic() < self.skip_until:
@@ -86,8 +101,13 @@ class Trace:
         out = [
             f"pid {os.getpid()} ROOMS_GC_FREEZE={freeze}: {self.callbacks} callbacks,"
             f" {self.cpu_s:.2f} s CPU in them; {len(self.stalls)} over {STALL_S * 1000:g} ms CPU",
-            "stalls by cause:",
         ]
+        for generation, (count, total, longest, long) in enumerate(self.collections):
+            out.append(
+                f"  gen{generation}: {count:.0f} collections, {total:.1f} ms in all,"
+                f" longest {longest:.2f} ms, {long:.0f} over {STALL_S * 1000:g} ms"
+            )
+        out.append("stalls by cause:")
         out += [f"  {n:5d}  {cause}" for cause, n in self.causes.most_common()]
         out.append(f"the {KEPT} longest (s since start, wall ms, CPU ms, GC ms inside, where):")
         for s in sorted(self.stalls, key=lambda s: -s.cpu_ms)[:KEPT]:
