@@ -58,6 +58,23 @@ async def connect_on(
         await presence.connect(room_id, user, instance, T0)
 
 
+async def an_instance_seating_both(
+    presence: Presence, room_id: RoomId, host: UserId, guest: UserId, prefix: str
+) -> str:
+    """A new instance ``prefix-…``, beating at ``T0``; guest, then host, connect on it."""
+    instance = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    await presence.beat(instance, T0)
+    await presence.connect(room_id, guest, instance, T0)
+    await presence.connect(room_id, host, instance, T0)
+    return instance
+
+
+async def forget_all(presence: Presence, room_id: RoomId, *users: UserId) -> None:
+    """Drop what presence keeps of each user, in order (a test's clean-up)."""
+    for user in users:
+        await presence.forget(room_id, user)
+
+
 def frames(inbox: Inbox) -> list[dict[str, object]]:
     return [json.loads(message) for message in inbox.messages]
 
@@ -162,8 +179,7 @@ class PresenceContract:
         await eventually(lambda: len(inbox.messages) == 1)
         assert [f["type"] for f in frames(inbox)] == ["player_disconnected"]
         await presence.disconnect(room_id, host, "a", T0 + 11)
-        for user in (host, guest):
-            await presence.forget(room_id, user)
+        await forget_all(presence, room_id, host, guest)
 
     async def test_the_last_socket_gone_disconnects_and_holds_the_seat(
         self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
@@ -230,10 +246,7 @@ class PresenceContract:
         self, presence: Presence, live_state: LiveStateCache, room_events: RoomEvents
     ) -> None:
         room_id, host, guest, inbox = await a_followed_room(live_state, room_events)
-        dead = f"dead-{uuid.uuid4().hex[:6]}"
-        await presence.beat(dead, T0)
-        await presence.connect(room_id, guest, dead, T0)
-        await presence.connect(room_id, host, dead, T0)
+        dead = await an_instance_seating_both(presence, room_id, host, guest, "dead")
         await presence.beat("b", T0 + DEAD)
         # Not yet dead: nothing dropped.
         assert await presence.expire_instances(T0 + DEAD - 2, 100) == 0
@@ -250,17 +263,13 @@ class PresenceContract:
         assert {f["type"] for f in frames(inbox)} == {"player_disconnected"}
         # The dead instance beats again (it was only frozen): told so, it re-announces.
         assert await presence.beat(dead, T0 + DEAD + 10) is False
-        await presence.forget(room_id, host)
-        await presence.forget(room_id, guest)
+        await forget_all(presence, room_id, host, guest)
 
     async def test_an_instance_that_lost_entries_is_told_so_whatever_its_clock_says(
         self, presence: Presence, live_state: LiveStateCache
     ) -> None:
         room_id, host, guest = await a_room(live_state)
-        frozen = f"frozen-{uuid.uuid4().hex[:6]}"
-        await presence.beat(frozen, T0)
-        await presence.connect(room_id, guest, frozen, T0)
-        await presence.connect(room_id, host, frozen, T0)
+        frozen = await an_instance_seating_both(presence, room_id, host, guest, "frozen")
         # Another instance, by its clock, finds it dead and drops an entry; its
         # own beat comes with an earlier time (taken before the drop, sent
         # after): on time by its clock, yet it must announce again.
@@ -268,8 +277,7 @@ class PresenceContract:
         assert await presence.beat(frozen, T0 + DEAD - 5) is False
         assert await presence.beat(frozen, T0 + DEAD) is True  # told once
         await presence.retire(frozen, T0 + DEAD)
-        await presence.forget(room_id, host)
-        await presence.forget(room_id, guest)
+        await forget_all(presence, room_id, host, guest)
 
     async def test_a_user_who_is_not_seated_is_not_held(
         self, presence: Presence, live_state: LiveStateCache
@@ -301,8 +309,7 @@ class PresenceContract:
         # A second disconnect (another instance) keeps the first time.
         await presence.disconnect(room_id, host, "a", T0 + 25)
         assert await presence.held(T0 + 20, 10) == [HeldSeat(room_id, host, T0 + 20)]
-        await presence.forget(room_id, host)
-        await presence.forget(room_id, guest)
+        await forget_all(presence, room_id, host, guest)
         assert await presence.held_count() == counted
         # Postponing a seat that is not held does not hold it.
         await presence.postpone(room_id, host, T0 + 40)

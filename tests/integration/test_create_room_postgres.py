@@ -78,6 +78,13 @@ def command(
     )
 
 
+async def runs_then_replays(create: CreateRoom, cmd: CreateRoomCommand) -> None:
+    """Runs ``cmd`` twice: the first run does the work, the second replays its result."""
+    first, second = await create.run(cmd), await create.run(cmd)
+    assert (first.replayed, second.replayed) == (False, True)
+    assert second.result == first.result
+
+
 @pytest.fixture
 async def extra_pools(database_url: str) -> AsyncIterator[list[asyncpg.Pool[asyncpg.Record]]]:
     """Pools a test opens with settings of its own; closed after the test."""
@@ -87,10 +94,15 @@ async def extra_pools(database_url: str) -> AsyncIterator[list[asyncpg.Pool[asyn
         pool.terminate()
 
 
+@pytest.fixture
+async def ann(pg_pool: asyncpg.Pool[asyncpg.Record]) -> UserId:
+    """A user named Ann, added before the test: the requester of most tests here."""
+    return await add_user(pg_pool, "Ann")
+
+
 async def test_a_create_writes_the_contracts_rows_and_nothing_else(
-    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
-    ann = await add_user(pg_pool, "Ann")
     cmd = command(ann, max_players=3, ruleset_config={"turn_s": 30, "ñ": [1, 2.5]})
     create = use_case(uow_factory)
 
@@ -155,24 +167,16 @@ async def test_a_create_writes_the_contracts_rows_and_nothing_else(
 
 
 async def test_a_repeated_request_replays_and_writes_nothing(
-    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
-    ann = await add_user(pg_pool, "Ann")
-    cmd = command(ann)
-    create = use_case(uow_factory)
+    await runs_then_replays(use_case(uow_factory), command(ann))
 
-    first = await create.run(cmd)
-    second = await create.run(cmd)
-
-    assert (first.replayed, second.replayed) == (False, True)
-    assert second.result == first.result
     assert await written_by(pg_pool, ann) == ONE_ROOM
 
 
 async def test_twenty_concurrent_duplicates_create_one_room(
-    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
-    ann = await add_user(pg_pool, "Ann")
     cmd = command(ann)
     create = use_case(uow_factory)
 
@@ -190,9 +194,8 @@ async def test_twenty_concurrent_duplicates_create_one_room(
 
 
 async def test_a_request_id_reused_for_another_payload_is_refused(
-    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
-    ann = await add_user(pg_pool, "Ann")
     request_id = RequestId(uuid.uuid4())
     create = use_case(uow_factory)
     await create(command(ann, request_id, max_players=4))
@@ -203,11 +206,10 @@ async def test_a_request_id_reused_for_another_payload_is_refused(
 
 
 async def test_a_request_recorded_as_failed_runs_again(
-    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
     # This service never writes 'failed' (a failed transaction leaves no row),
     # but the story's enum has it: such a request may run again.
-    ann = await add_user(pg_pool, "Ann")
     cmd = command(ann)
     async with pg_pool.acquire() as conn:
         await conn.execute(
@@ -310,9 +312,8 @@ async def test_an_unknown_user_is_refused_and_nothing_is_written(
 
 
 async def test_a_session_killed_mid_transaction_leaves_nothing_and_the_retry_creates_once(
-    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
-    ann = await add_user(pg_pool, "Ann")
     cmd = command(ann)
     killing = KillAfterRoomInsert(uow_factory, pg_pool)
 
@@ -321,20 +322,16 @@ async def test_a_session_killed_mid_transaction_leaves_nothing_and_the_retry_cre
 
     assert killing.killed == 1
     assert await written_by(pg_pool, ann) == NOTHING
-    create = use_case(uow_factory)
-    retried, replayed = await create.run(cmd), await create.run(cmd)
-    assert (retried.replayed, replayed.replayed) == (False, True)
-    assert replayed.result == retried.result
+    await runs_then_replays(use_case(uow_factory), cmd)
     assert await written_by(pg_pool, ann) == ONE_ROOM
 
 
 async def test_the_story_steps_run_in_one_transaction_in_the_order_the_use_case_reads(
-    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
     # The claim holds the key in_progress (and reads the display name); the
     # room's statement adds the room and its seats and completes the key;
     # only the commit makes any of it visible.
-    ann = await add_user(pg_pool, "Ann")
     key = RequestKey(ann, RequestId(uuid.uuid4()))
     room = new_room(ann, random_code())
     reply = StoredReply.success(CreateRoomOk(room.room_id, room.code).to_payload())
@@ -357,9 +354,8 @@ async def test_the_story_steps_run_in_one_transaction_in_the_order_the_use_case_
 
 
 async def test_a_refusal_is_stored_as_failed_and_replayed(
-    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record]
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
-    ann = await add_user(pg_pool, "Ann")
     key = RequestKey(ann, RequestId(uuid.uuid4()))
     refusal = StoredReply.refusal(Refusal("the room is full"))
     async with uow_factory() as uow:
@@ -375,12 +371,9 @@ async def test_a_refusal_is_stored_as_failed_and_replayed(
         assert await uow.idempotency.claim(key, "fp") == Replay(refusal)
 
 
-async def test_round_trips_per_create(
-    database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record]
-) -> None:
+async def test_round_trips_per_create(database_url: str, ann: UserId) -> None:
     async with through_a_proxy(database_url) as (proxy, factory):
         create = use_case(factory)
-        ann = await add_user(pg_pool, "Ann")
         warm_up = command(ann)
         await create(warm_up)  # statements are prepared once per connection:
         await create(warm_up)  # these two prepare those of a create and of a replay
@@ -398,11 +391,10 @@ async def test_round_trips_per_create(
 
 
 async def test_an_unreachable_database_is_store_unavailable(
-    database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record]
+    database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
     async with through_a_proxy(database_url) as (proxy, factory):
         create = use_case(factory)
-        ann = await add_user(pg_pool, "Ann")
         await create(command(ann))
         await proxy.cut()
         lost = command(ann)
@@ -414,12 +406,11 @@ async def test_an_unreachable_database_is_store_unavailable(
 
 
 async def test_a_database_that_stops_answering_is_store_unavailable(
-    database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record]
+    database_url: str, pg_pool: asyncpg.Pool[asyncpg.Record], ann: UserId
 ) -> None:
     settings = PoolSettings(min_size=1, max_size=1, acquire_timeout_s=0.5, command_timeout_s=0.5)
     async with through_a_proxy(database_url, settings) as (proxy, factory):
         create = use_case(factory)
-        ann = await add_user(pg_pool, "Ann")
         await create(command(ann))
         proxy.freeze()
         with pytest.raises(StoreUnavailable):

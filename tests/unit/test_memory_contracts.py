@@ -10,7 +10,6 @@ import pytest
 from rooms_adapters.memory import (
     MemoryDatabase,
     MemoryLiveStateCache,
-    MemoryRoomEvents,
     MemoryUnitOfWorkFactory,
 )
 from rooms_adapters.memory_housekeeping import (
@@ -40,16 +39,6 @@ def make_user(uow_factory: MemoryUnitOfWorkFactory) -> MakeUser:
         return user_id
 
     return make
-
-
-@pytest.fixture
-def room_events() -> MemoryRoomEvents:
-    return MemoryRoomEvents()
-
-
-@pytest.fixture
-def live_state(room_events: MemoryRoomEvents) -> MemoryLiveStateCache:
-    return MemoryLiveStateCache(events=room_events)
 
 
 class TestMemoryUnitOfWork(UnitOfWorkContract):

@@ -11,16 +11,6 @@ from tests.contracts.presence import TIMEOUT_S, LoseView, PresenceContract
 
 
 @pytest.fixture
-def room_events() -> MemoryRoomEvents:
-    return MemoryRoomEvents()
-
-
-@pytest.fixture
-def live_state(room_events: MemoryRoomEvents) -> MemoryLiveStateCache:
-    return MemoryLiveStateCache(events=room_events)
-
-
-@pytest.fixture
 def lose_view(live_state: MemoryLiveStateCache) -> LoseView:
     async def lose(room_id: RoomId) -> None:
         del live_state.views[room_id]
