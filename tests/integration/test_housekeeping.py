@@ -329,9 +329,18 @@ async def test_rooms_sweep_deletes_100000_closed_rooms_in_bounded_batches(
 
 
 async def test_rooms_sweep_does_nothing_while_another_instance_sweeps(
-    database_url: str, redis_url: str, tmp_path: Path, make_user: MakeUser
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    make_user: MakeUser,
+    presence_prefix: str,
+    redis: aioredis.Redis,
 ) -> None:
-    env = server_env(database_url, redis_url, tmp_path / "data")
+    env = server_env(
+        database_url, redis_url, tmp_path / "data", ROOMS_PRESENCE_KEY_PREFIX=presence_prefix
+    )
+    # An instance swept just now: rooms sweep, on demand, acts all the same.
+    await redis.set(f"{presence_prefix}:sweep:round", "1", px=60_000)
     holder = await asyncpg.connect(database_url)
     try:
         assert await holder.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK_KEY)
