@@ -140,3 +140,18 @@ class MemoryViewVersions:
     async def versions(self, room_ids: Sequence[RoomId]) -> list[int | None]:
         views = [self._cache.views.get(room_id) for room_id in room_ids]
         return [None if view is None else view.version for view in views]
+
+
+class MemoryRoundPacing:
+    """The cluster's pacing as one dict shared by the fake instances: when each claim ends."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.until_ms: dict[str, int] = {}
+
+    async def claim(self, what: str, every_ms: int) -> bool:
+        now = self._clock.now_ms()
+        if now < self.until_ms.get(what, now):
+            return False
+        self.until_ms[what] = now + every_ms
+        return True

@@ -16,6 +16,11 @@ command with the batch's keys and one array back, where a pipeline of one
 ``HGET`` per room cost redis-py several times the CPU (a command packed and
 a reply parsed per room).
 
+The cluster's pacing of rounds (``RoundPacing``) is one key per paced thing,
+``<prefix>:sweep:<what>``, set with ``NX PX every_ms``: it exists while the
+last claim is younger than ``every_ms`` (Redis's clock again), and the
+``SET`` is the atomic check-and-set.
+
 Once the rooms are deleted, :meth:`forget` lets each tombstone expire
 ``TOMBSTONE_TTL_S`` after its closing (at once if that is past), as it did
 before it carried times. Every call is bounded by ``timeout_s`` and raises
@@ -88,10 +93,18 @@ return versions
 
 
 class RedisHousekeeping:
-    """Implements ``ClosingTimes`` and ``ViewVersions``."""
+    """Implements ``ClosingTimes``, ``ViewVersions`` and ``RoundPacing``."""
 
-    def __init__(self, client: aioredis.Redis, *, ttl_s: int, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        ttl_s: int,
+        timeout_s: float = 5.0,
+        pacing_prefix: str = "presence",
+    ) -> None:
         self._client = client
+        self._pacing_prefix = pacing_prefix  # the cluster's keys (ROOMS_PRESENCE_KEY_PREFIX)
         self._ttl_s = ttl_s  # of a tombstone written at first sighting
         self._timeout_s = timeout_s
         self._due = client.register_script(_DUE)
@@ -113,6 +126,11 @@ class RedisHousekeeping:
         keys = [meta_key(room_id) for room_id in room_ids]
         replies = await self._bounded(self._versions(keys=keys))
         return [None if v is None else int(v) for v in replies]
+
+    async def claim(self, what: str, every_ms: int) -> bool:
+        key = f"{self._pacing_prefix}:sweep:{what}"
+        done = await self._bounded(self._client.set(key, "1", px=every_ms, nx=True))
+        return bool(done)
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         try:

@@ -19,6 +19,14 @@ work, never a stall. Tasks:
   pass over every room starts at most every ``view_pass_every_ms`` (the
   rooms-by-status count's kind of pacing); ``rooms sweep`` makes a whole pass.
 
+With N instances the rounds are exclusive but N of them would run per
+interval: a round that gets the store's hold first claims the cluster's
+:class:`RoundPacing` and does nothing when another instance's round started
+less than ``round_every_ms`` ago (the rooms-by-status count likewise, once
+per ``count_every_ms`` for the whole cluster). When the pacing cannot answer
+(Redis away) the round acts anyway: the store's tasks never stop with the
+cache. ``rooms sweep`` is never paced.
+
 A task is a coroutine taking the round and giving a :class:`TaskReport`: a
 new one is one more ``(name, task)`` entry in :attr:`Housekeeping.tasks`. The
 release of expired held seats, say, would run its own Units of Work (each
@@ -138,6 +146,17 @@ class ViewVersions(Protocol):
         ...
 
 
+class RoundPacing(Protocol):
+    """When the cluster last did a paced thing (a sweep round, a count), on one clock."""
+
+    async def claim(self, what: str, every_ms: int) -> bool:
+        """True, dating ``what`` now, when it was last claimed ``every_ms`` ago or more (or never).
+
+        Atomic: of several instances claiming at once, one gets True.
+        """
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SweepLimits:
     batch_size: int = 1000
@@ -150,6 +169,9 @@ class SweepLimits:
     # in serve (a view goes missing or stale only when Redis lost data or a
     # step failed; join_room and get_room repair theirs meanwhile).
     view_pass_every_ms: int = 60_000
+    # A round acts only when the cluster's last one started at least this
+    # long ago (0: every round acts); serve sets it a little under its interval.
+    round_every_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +204,15 @@ class SweepReport:
     tasks: tuple[TaskReport, ...] = ()
     seconds: float = 0.0
     rooms_by_status: dict[str, int] | None = None  # when counted this round
+    swept_recently: bool = False  # not acted: another instance's round was too recent
 
     @property
     def failed(self) -> tuple[TaskReport, ...]:
         return tuple(t for t in self.tasks if t.error is not None)
 
     def lines(self) -> list[str]:
+        if self.swept_recently:
+            return ["another instance swept recently: nothing done"]
         if not self.acted:
             return ["another instance is sweeping: nothing done"]
         return [task.line() for task in self.tasks]
@@ -218,12 +243,14 @@ class Housekeeping:
         clock: Clock,
         limits: SweepLimits | None = None,
         release_held_seats: ReleaseHeldSeats | None = None,
+        pacing: RoundPacing | None = None,
     ) -> None:
         self._store = store
         self._closing = closing_times
         self._views = views
         self._live = live_state
         self._clock = clock
+        self._pacing = pacing  # None: every round and every count_every_ms acts
         self.limits = limits if limits is not None else SweepLimits()
         self._cursors = _Cursors()
         self._counted_at_ms: int | None = None
@@ -239,11 +266,12 @@ class Housekeeping:
             # but inside the round: one instance at a time, batch by batch.
             self.tasks.append(("held seats", _held_seats(release_held_seats, self.limits)))
 
-    async def run_round(self, *, whole_view_pass: bool = False) -> SweepReport:
+    async def run_round(self, *, whole_view_pass: bool = False, paced: bool = True) -> SweepReport:
         """One round: every task, or nothing when another instance holds the sweep.
 
         ``whole_view_pass`` (``rooms sweep``): the live-view repair goes on,
-        batch after batch, to the end of the table, unpaced.
+        batch after batch, to the end of the table, unpaced. ``paced=False``
+        (``rooms sweep`` too): the round acts however recent the cluster's last.
         """
         started = time.monotonic()
         self._whole_view_pass = whole_view_pass  # read by repair, for this round only
@@ -251,16 +279,33 @@ class Housekeeping:
             async with self._store.round() as sweep:
                 if sweep is None:
                     return SweepReport(acted=False)
+                # Under the store's hold: the claim is the acting instance's.
+                if paced and not await self._due("round", self.limits.round_every_ms):
+                    return SweepReport(acted=False, swept_recently=True)
                 reports = [await _reported(name, task, sweep) for name, task in self.tasks]
-                counts = await self._count(sweep)
+                counts = await self._count(sweep, paced)
         finally:
             self._whole_view_pass = False
         return SweepReport(True, tuple(reports), time.monotonic() - started, counts)
 
-    async def _count(self, sweep: SweepRound) -> dict[str, int] | None:
+    async def _due(self, what: str, every_ms: int) -> bool:
+        if self._pacing is None or every_ms <= 0:
+            return True
+        try:
+            return await self._pacing.claim(what, every_ms)
+        except Exception:
+            # The pacing's store away (Redis): act, as a lone instance would;
+            # the store's tasks must not stop with the cache.
+            return True
+
+    async def _count(self, sweep: SweepRound, paced: bool) -> dict[str, int] | None:
         now = self._clock.now_ms()
         last = self._counted_at_ms
+        # This process's own pacing first (it alone holds when the cluster's
+        # cannot answer), then the cluster's: one count per interval in all.
         if last is not None and now - last < self.limits.count_every_ms:
+            return None
+        if paced and not await self._due("count", self.limits.count_every_ms):
             return None
         self._counted_at_ms = now
         return await sweep.count_by_status()

@@ -239,6 +239,7 @@ def _housekeeping(
         # A batch is up to sweep_batch_size keys: the per-call Redis bound of
         # requests is too tight for it.
         timeout_s=max(settings.redis_timeout_s, settings.db_timeout_s),
+        pacing_prefix=settings.presence_key_prefix,
     )
     return Housekeeping(
         PostgresSweepStore(uow_factory.pool, pool_settings(settings)),
@@ -252,8 +253,13 @@ def _housekeeping(
             closed_retention_ms=settings.closed_room_retention_seconds * 1000,
             idempotency_retention_ms=settings.idempotency_retention_seconds * 1000,
             view_pass_every_ms=int(settings.sweep_view_pass_interval_seconds * 1000),
+            # One round per interval for the cluster, whatever its size; a
+            # little under it, so that an instance's ticks (an interval plus
+            # its round apart) do not keep missing by a hair.
+            round_every_ms=int(settings.sweep_interval_seconds * 900),
         ),
         release_held_seats=release_held_seats,
+        pacing=redis,
     )
 
 

@@ -114,7 +114,8 @@ async def sweep_once(settings: Settings) -> SweepReport:
         housekeeping = await resolve(container.housekeeping)
         if housekeeping is None:  # the container always builds one on real stores
             raise RuntimeError("no housekeeping for these stores")
-        return await housekeeping.run_round(whole_view_pass=True)
+        # On demand: acts whatever the serving instances' pacing says.
+        return await housekeeping.run_round(whole_view_pass=True, paced=False)
     finally:
         closing = container.shutdown_resources()
         if closing is not None:

@@ -1,4 +1,7 @@
-"""Contract of the sweep's ports (SweepStore, ClosingTimes, ViewVersions) and of a round."""
+"""Contract of the sweep's ports and of a round.
+
+The ports: SweepStore, ClosingTimes, ViewVersions, RoundPacing.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from rooms_domain import (
 from rooms_domain.housekeeping import (
     ClosingTimes,
     Housekeeping,
+    RoundPacing,
     SweepLimits,
     SweepStore,
     ViewVersions,
@@ -78,7 +82,7 @@ async def assert_one_round_at_a_time(one: SweepStore, other: SweepStore) -> None
 
 class HousekeepingContract:
     """Needs fixtures ``uow_factory``, ``make_user``, ``sweep_store``, ``closing_times``,
-    ``view_versions`` and ``live_state`` (the cache ``view_versions`` reads)."""
+    ``view_versions``, ``round_pacing`` and ``live_state`` (the cache ``view_versions`` reads)."""
 
     @pytest.fixture
     async def owner(self, make_user: MakeUser) -> UserId:
@@ -98,6 +102,22 @@ class HousekeepingContract:
             )
 
         return make
+
+    async def test_a_claim_holds_for_its_interval_then_the_next_one_wins(
+        self, round_pacing: RoundPacing
+    ) -> None:
+        what = f"round-{uuid.uuid4().hex[:8]}"
+        assert await round_pacing.claim(what, 200)
+        assert not await round_pacing.claim(what, 200)
+        assert await round_pacing.claim(f"{what}-other", 200)  # each paced thing its own
+        await asyncio.sleep(0.25)  # the claim's interval past: waiting, not timing
+        assert await round_pacing.claim(what, 200)
+        assert not await round_pacing.claim(what, 200)
+
+    async def test_of_claims_made_at_once_one_wins(self, round_pacing: RoundPacing) -> None:
+        what = f"round-{uuid.uuid4().hex[:8]}"
+        won = await asyncio.gather(*(round_pacing.claim(what, 60_000) for _ in range(10)))
+        assert sorted(won) == [False] * 9 + [True]
 
     async def test_one_round_at_a_time(self, sweep_store: SweepStore) -> None:
         await assert_one_round_at_a_time(sweep_store, sweep_store)

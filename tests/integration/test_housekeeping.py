@@ -52,8 +52,8 @@ def sweep_store(
 class TrackedHousekeeping(RedisHousekeeping):
     """Tells ``room_keys`` of every tombstone it may write, so the test deletes them."""
 
-    def __init__(self, client: aioredis.Redis, keys: RoomKeys) -> None:
-        super().__init__(client, ttl_s=tombstone_ttl_s(86_400))
+    def __init__(self, client: aioredis.Redis, keys: RoomKeys, pacing_prefix: str) -> None:
+        super().__init__(client, ttl_s=tombstone_ttl_s(86_400), pacing_prefix=pacing_prefix)
         self._keys = keys
 
     async def due(self, room_ids: Sequence[RoomId], retention_ms: int) -> list[RoomId]:
@@ -64,11 +64,11 @@ class TrackedHousekeeping(RedisHousekeeping):
 
 @pytest.fixture
 async def redis_housekeeping(
-    redis_url: str, room_keys: RoomKeys
+    redis_url: str, room_keys: RoomKeys, presence_prefix: str
 ) -> AsyncIterator[TrackedHousekeeping]:
     client = redis_client(redis_url, redis_timeout_s=2.0)
     try:
-        yield TrackedHousekeeping(client, room_keys)
+        yield TrackedHousekeeping(client, room_keys, presence_prefix)
     finally:
         await client.aclose()
 
@@ -80,6 +80,11 @@ def closing_times(redis_housekeeping: TrackedHousekeeping) -> TrackedHousekeepin
 
 @pytest.fixture
 def view_versions(redis_housekeeping: TrackedHousekeeping) -> TrackedHousekeeping:
+    return redis_housekeeping
+
+
+@pytest.fixture
+def round_pacing(redis_housekeeping: TrackedHousekeeping) -> TrackedHousekeeping:
     return redis_housekeeping
 
 
@@ -324,9 +329,18 @@ async def test_rooms_sweep_deletes_100000_closed_rooms_in_bounded_batches(
 
 
 async def test_rooms_sweep_does_nothing_while_another_instance_sweeps(
-    database_url: str, redis_url: str, tmp_path: Path, make_user: MakeUser
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    make_user: MakeUser,
+    presence_prefix: str,
+    redis: aioredis.Redis,
 ) -> None:
-    env = server_env(database_url, redis_url, tmp_path / "data")
+    env = server_env(
+        database_url, redis_url, tmp_path / "data", ROOMS_PRESENCE_KEY_PREFIX=presence_prefix
+    )
+    # An instance swept just now: rooms sweep, on demand, acts all the same.
+    await redis.set(f"{presence_prefix}:sweep:round", "1", px=60_000)
     holder = await asyncpg.connect(database_url)
     try:
         assert await holder.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK_KEY)
@@ -544,3 +558,42 @@ async def _followed_nowhere(redis: aioredis.Redis, prefix: str, member: str) -> 
         if await redis.sismember(key, member):
             return False
     return True
+
+
+# --- the cluster's pacing ---------------------------------------------------------------
+
+
+def _rounds(scraped: str, outcome: str) -> float:
+    found = re.search(rf'rooms_sweep_rounds_total\{{outcome="{outcome}"\}} ([\d.e+]+)\n', scraped)
+    return 0.0 if found is None else float(found.group(1))
+
+
+async def test_three_instances_make_about_one_round_per_interval_between_them(
+    database_url: str, redis_url: str, presence_prefix: str, servers: Servers, tmp_path: Path
+) -> None:
+    ports = [free_port() for _ in range(3)]
+    for i, port in enumerate(ports):
+        env = server_env(
+            database_url,
+            redis_url,
+            tmp_path / f"data-{i}",
+            ROOMS_SWEEP_INTERVAL_SECONDS="1",
+            ROOMS_PRESENCE_KEY_PREFIX=presence_prefix,
+            ROOMS_METRICS_PORT=str(port),
+        )
+        await asyncio.to_thread(servers.start, env)
+
+    async def tally() -> tuple[float, float]:
+        urls = [f"http://127.0.0.1:{port}/metrics" for port in ports]
+        scraped = [await asyncio.to_thread(_scrape, url) for url in urls]
+        acted = sum(_rounds(s, "acted") for s in scraped)
+        return acted, sum(_rounds(s, "skipped") for s in scraped)
+
+    acted_before, _ = await tally()
+    started = time.monotonic()
+    await asyncio.sleep(5)  # a few intervals of all three ticking
+    acted_after, skipped = await tally()
+    elapsed = time.monotonic() - started
+    # Unpaced, each instance acts on nearly every tick: about 3 per second.
+    assert acted_after - acted_before <= 1.5 * elapsed / 1.0 + 2
+    assert acted_after >= 1 and skipped >= 1

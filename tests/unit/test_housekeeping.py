@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from rooms_adapters.memory import MemoryDatabase, MemoryLiveStateCache
 from rooms_adapters.memory_housekeeping import (
     MemoryClosingTimes,
+    MemoryRoundPacing,
     MemorySweepRound,
     MemorySweepStore,
     MemoryViewVersions,
@@ -119,3 +120,72 @@ async def test_a_whole_view_pass_is_for_its_round_only() -> None:
     sweep, _, _ = _three_open_rooms(SweepLimits(batch_size=1, batches=1, view_pass_every_ms=0))
     assert (await sweep.run_round(whole_view_pass=True)).tasks[2].examined == 3
     assert (await sweep.run_round()).tasks[2].examined == 1
+
+
+# --- the cluster's pacing: about one round per interval, whatever the instances ------
+
+
+class BrokenPacing(MemoryRoundPacing):
+    async def claim(self, what: str, every_ms: int) -> bool:
+        raise ConnectionError("Redis went away")
+
+
+def _instances(
+    pacing: MemoryRoundPacing, clock: FixedClock, n: int = 2, count_every_ms: int = 60_000
+) -> list[Housekeeping]:
+    """``n`` instances of one cluster: one database (its one hold), one pacing."""
+    db, cache = MemoryDatabase(), MemoryLiveStateCache()
+    store, views, times = MemorySweepStore(db), MemoryViewVersions(cache), MemoryClosingTimes(clock)
+    limits = SweepLimits(round_every_ms=900, count_every_ms=count_every_ms)
+    return [
+        Housekeeping(store, times, views, cache, clock, limits, pacing=pacing) for _ in range(n)
+    ]
+
+
+async def test_instances_ticking_apart_make_one_round_per_interval_between_them() -> None:
+    clock = FixedClock()
+    one, two = _instances(MemoryRoundPacing(clock), clock)
+    acted: list[str] = []
+    for _ in range(10):  # ten 1 s intervals, each instance ticking once, half a second apart
+        for name, instance in (("one", one), ("two", two)):
+            report = await instance.run_round()
+            if report.acted:
+                acted.append(name)
+            else:
+                assert report.swept_recently
+                assert report.lines() == ["another instance swept recently: nothing done"]
+            clock.now += 500
+    assert acted == ["one"] * 10
+
+
+async def test_rooms_are_counted_once_per_interval_for_the_cluster() -> None:
+    clock = FixedClock()
+    one, two = _instances(MemoryRoundPacing(clock), clock, count_every_ms=5_000)
+    counted = []
+    for _ in range(10):  # each instance acts every other second
+        for instance in (one, two):
+            report = await instance.run_round()
+            assert report.acted
+            counted.append(report.rooms_by_status is not None)
+            clock.now += 1_000
+    assert counted == [True, False, False, False, False] * 4
+
+
+async def test_rooms_sweep_acts_however_recent_the_clusters_round() -> None:
+    clock = FixedClock()
+    one, cli = _instances(MemoryRoundPacing(clock), clock)
+    assert (await one.run_round()).acted
+    on_demand = await cli.run_round(whole_view_pass=True, paced=False)
+    assert on_demand.acted
+    assert on_demand.rooms_by_status is not None  # it counts too
+    assert not (await one.run_round()).acted  # and the serving instances' pacing holds
+
+
+async def test_rounds_act_when_the_pacing_cannot_answer() -> None:
+    clock = FixedClock()
+    one, two = _instances(BrokenPacing(clock), clock)
+    first, second = await one.run_round(), await two.run_round()
+    assert first.acted and second.acted
+    assert first.rooms_by_status is not None and second.rooms_by_status is not None
+    # Each process's own count pacing still holds without the cluster's.
+    assert (await one.run_round()).rooms_by_status is None

@@ -14,6 +14,7 @@ from rooms_adapters.memory import (
 )
 from rooms_adapters.memory_housekeeping import (
     MemoryClosingTimes,
+    MemoryRoundPacing,
     MemorySweepStore,
     MemoryViewVersions,
 )
@@ -78,3 +79,7 @@ class TestMemoryHousekeeping(HousekeepingContract):
     @pytest.fixture
     def view_versions(self, live_state: MemoryLiveStateCache) -> MemoryViewVersions:
         return MemoryViewVersions(live_state)
+
+    @pytest.fixture
+    def round_pacing(self) -> MemoryRoundPacing:
+        return MemoryRoundPacing(SystemClock())
