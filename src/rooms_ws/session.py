@@ -251,7 +251,32 @@ class Session:
         delay = max(0.0, self._identity.expires_at - time.time())
         self._expiry = loop.call_at(loop.time() + delay, self._expired)
         try:
-            await self._read_loop()
+            # The read loop is inline, not a coroutine of its own: an idle
+            # socket parks here, and each coroutine it holds is ~0.2 KiB.
+            receive = self._ws.receive
+            while True:
+                if self._close is not None:
+                    break
+                if self._outbox.closing:
+                    # The outbox gave up (slow consumer, or the client vanished).
+                    self.request_close(CloseCode.SLOW_CONSUMER, flush=False)
+                    break
+                self._parked = True
+                try:
+                    message = await receive()
+                except asyncio.CancelledError:
+                    if self._interrupting:
+                        self._interrupting = False
+                        task = asyncio.current_task()
+                        if task is not None and task.uncancel() == 0:
+                            continue  # only our interruption: the loop's checks end it
+                    raise
+                finally:
+                    self._parked = False
+                if message["type"] == "websocket.disconnect":
+                    self.client_close_code = int(message.get("code", 1005))
+                    break
+                await self._on_frame(message)
         finally:
             self._expiry.cancel()
             self._task = None
@@ -268,32 +293,6 @@ class Session:
         # even the close frame) still ended the connection for that reason.
         outbox = self._outbox
         return outbox.close_code_sent or self.client_close_code or outbox.close_code
-
-    async def _read_loop(self) -> None:
-        receive = self._ws.receive
-        while True:
-            if self._close is not None:
-                return
-            if self._outbox.closing:
-                # The outbox gave up (slow consumer, or the client vanished).
-                self.request_close(CloseCode.SLOW_CONSUMER, flush=False)
-                return
-            self._parked = True
-            try:
-                message = await receive()
-            except asyncio.CancelledError:
-                if self._interrupting:
-                    self._interrupting = False
-                    task = asyncio.current_task()
-                    if task is not None and task.uncancel() == 0:
-                        continue  # only our interruption: the loop's checks end it
-                raise
-            finally:
-                self._parked = False
-            if message["type"] == "websocket.disconnect":
-                self.client_close_code = int(message.get("code", 1005))
-                return
-            await self._on_frame(message)
 
     def _expired(self) -> None:
         self.request_close(CloseCode.TOKEN_EXPIRED, flush=False)
