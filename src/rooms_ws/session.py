@@ -7,7 +7,7 @@ contract names (or the client leaving).
 
     reader (this task)  --replies-->  Outbox  -->  socket
     room events (the bus's one task)  --->  (a writer task only while frames queue)
-        ^ close requests: token expiry (4001, a loop timer), rate abuse (4008),
+        ^ close requests: token expiry (4001, a timer shared per second), rate abuse (4008),
           slow consumer (4009), SIGTERM drain (1012)
 
 The outbox is the only queue between a room and the socket: the event bus
@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -59,6 +59,7 @@ from rooms_ws.errors import (
     is_expected,
     to_wire,
 )
+from rooms_ws.expiry import ExpiryTimers
 from rooms_ws.messages import (
     CREATE_ROOM,
     CREATE_ROOM_OK,
@@ -159,6 +160,8 @@ class SessionServices:
     lobby: LobbyServices
     # Told of every room this connection starts or stops following (None: no presence).
     presence: PresenceTracker | None = None
+    # When each connection's token expires: one timer per second, not per socket.
+    expiries: ExpiryTimers = field(default_factory=ExpiryTimers)
 
 
 # After its events, a change that ends this connection's following of a room
@@ -216,7 +219,7 @@ class Session:
         self._task: asyncio.Task[Any] | None = None  # the reader, while run() runs
         self._parked = False  # the reader is waiting in receive()
         self._interrupting = False  # we cancelled that wait
-        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry = 0  # this connection's key in services.expiries, while run() runs
         # Followed rooms, least recently followed first (dicts keep insertion order).
         self._subscriptions: dict[RoomId, Subscription] = {}
         # Rooms this connection stops following: the version of the change that ended it.
@@ -246,10 +249,9 @@ class Session:
 
     async def run(self) -> int | None:
         """Serve until a close; returns the close code (ours, or the client's)."""
-        loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        delay = max(0.0, self._identity.expires_at - time.time())
-        self._expiry = loop.call_at(loop.time() + delay, self._expired)
+        expiries = self._services.expiries
+        self._expiry = expiries.add(self._identity.expires_at, self)
         try:
             # The read loop is inline, not a coroutine of its own: an idle
             # socket parks here, and each coroutine it holds is ~0.2 KiB.
@@ -278,7 +280,7 @@ class Session:
                     break
                 await self._on_frame(message)
         finally:
-            self._expiry.cancel()
+            expiries.discard(self._expiry, self)
             self._task = None
             await self._unsubscribe_all()
             if self._close is not None:
@@ -294,7 +296,8 @@ class Session:
         outbox = self._outbox
         return outbox.close_code_sent or self.client_close_code or outbox.close_code
 
-    def _expired(self) -> None:
+    def expired(self) -> None:
+        """The token expired (told by ``services.expiries``)."""
         self.request_close(CloseCode.TOKEN_EXPIRED, flush=False)
 
     # --- one frame -------------------------------------------------------------------
