@@ -54,7 +54,13 @@ class BoundedHandshakeProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._deadline = self.loop.call_later(self._handshake_timeout_s, self._expired)
+        # A function of the transport, not a method: after an upgrade this
+        # object (its parser, the request's headers) is garbage at once; a
+        # timer holding it kept it alive for the whole timeout, which is the
+        # most of a socket's memory when thousands connect at once.
+        self._deadline = self.loop.call_later(
+            self._handshake_timeout_s, _handshake_expired, transport, self.client
+        )
 
     def data_received(self, data: bytes) -> None:
         self._received += len(data)
@@ -69,24 +75,27 @@ class BoundedHandshakeProtocol(H11Protocol):
         self._received = 0  # a keep-alive connection's next request starts afresh
         super().on_response_complete()
 
-    def _expired(self) -> None:
-        # Armed once per TCP connection: after an upgrade, the transport's
-        # protocol is the WebSocket one, done once it has answered the handshake.
-        self._deadline = None
-        transport = self.transport
-        if transport.is_closing():
-            return
-        protocol = transport.get_protocol()
-        if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
-            return
-        logger.info("handshake not done in time; dropped", extra=self._context(None))
-        transport.abort()
-
     def _context(self, status: int | None) -> dict[str, Any]:
-        return {"client": self.client[0] if self.client else None, "status": status}
+        return _context(self.client, status)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+
+def _handshake_expired(transport: asyncio.Transport, client: tuple[str, int] | None) -> None:
+    # Armed once per TCP connection: after an upgrade, the transport's
+    # protocol is the WebSocket one, done once it has answered the handshake.
+    if transport.is_closing():
+        return
+    protocol = transport.get_protocol()
+    if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
+        return
+    logger.info("handshake not done in time; dropped", extra=_context(client, None))
+    transport.abort()
+
+
+def _context(client: tuple[str, int] | None, status: int | None) -> dict[str, Any]:
+    return {"client": client[0] if client else None, "status": status}

@@ -58,7 +58,9 @@ class PresenceTracker:
         self._interval_s = beat_interval_s(timeout_s)
         self._redis_timeout_s = redis_timeout_s
         self._counts: dict[Pair, int] = {}
-        self._locks: dict[Pair, asyncio.Lock] = {}
+        # A lock per pair only while a step of it runs or waits, with the
+        # number of steps using it: a lock kept per followed pair cost ~0.4 KiB.
+        self._locks: dict[Pair, _PairLock] = {}
         self._dirty: set[Pair] = set()
         self._task: asyncio.Task[None] | None = None
         self._in_flight = asyncio.Semaphore(max_in_flight)
@@ -88,9 +90,11 @@ class PresenceTracker:
 
     async def _sync(self, pair: Pair) -> None:
         """Bring Redis to what this instance has now for ``pair``; on failure, later."""
-        lock = self._locks.get(pair)
-        if lock is None:  # not setdefault: that builds a Lock on every call
-            lock = self._locks[pair] = asyncio.Lock()
+        held = self._locks.get(pair)
+        if held is None:  # not setdefault: that builds a Lock on every call
+            held = self._locks[pair] = _PairLock()
+        held.users += 1
+        lock = held.lock
         try:
             # One step per pair at a time, each after the count it sees: a
             # follow and an unfollow racing end in the state of the last one.
@@ -118,8 +122,9 @@ class PresenceTracker:
                 extra={"room_id": str(pair[0])},
             )
         finally:
-            if not lock.locked() and pair not in self._counts:
-                self._locks.pop(pair, None)
+            held.users -= 1
+            if held.users == 0:
+                del self._locks[pair]
 
     async def tick(self) -> None:
         """One beat: alive, repairs, and the dead instances' users disconnected."""
@@ -172,6 +177,14 @@ class PresenceTracker:
         except Exception as exc:
             # Others find it dead within the timeout anyway.
             logger.info("presence not retired (%s)", type(exc).__name__)
+
+
+class _PairLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0  # steps holding or waiting for the lock
 
 
 async def running(tracker: PresenceTracker) -> AsyncIterator[PresenceTracker]:

@@ -7,7 +7,7 @@ contract names (or the client leaving).
 
     reader (this task)  --replies-->  Outbox  -->  socket
     room events (the bus's one task)  --->  (a writer task only while frames queue)
-        ^ close requests: token expiry (4001, a loop timer), rate abuse (4008),
+        ^ close requests: token expiry (4001, a timer shared per second), rate abuse (4008),
           slow consumer (4009), SIGTERM drain (1012)
 
 The outbox is the only queue between a room and the socket: the event bus
@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -59,6 +59,7 @@ from rooms_ws.errors import (
     is_expected,
     to_wire,
 )
+from rooms_ws.expiry import ExpiryTimers
 from rooms_ws.messages import (
     CREATE_ROOM,
     CREATE_ROOM_OK,
@@ -159,6 +160,8 @@ class SessionServices:
     lobby: LobbyServices
     # Told of every room this connection starts or stops following (None: no presence).
     presence: PresenceTracker | None = None
+    # When each connection's token expires: one timer per second, not per socket.
+    expiries: ExpiryTimers = field(default_factory=ExpiryTimers)
 
 
 # After its events, a change that ends this connection's following of a room
@@ -216,7 +219,7 @@ class Session:
         self._task: asyncio.Task[Any] | None = None  # the reader, while run() runs
         self._parked = False  # the reader is waiting in receive()
         self._interrupting = False  # we cancelled that wait
-        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry = 0  # this connection's key in services.expiries, while run() runs
         # Followed rooms, least recently followed first (dicts keep insertion order).
         self._subscriptions: dict[RoomId, Subscription] = {}
         # Rooms this connection stops following: the version of the change that ended it.
@@ -246,14 +249,38 @@ class Session:
 
     async def run(self) -> int | None:
         """Serve until a close; returns the close code (ours, or the client's)."""
-        loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        delay = max(0.0, self._identity.expires_at - time.time())
-        self._expiry = loop.call_at(loop.time() + delay, self._expired)
+        expiries = self._services.expiries
+        self._expiry = expiries.add(self._identity.expires_at, self)
         try:
-            await self._read_loop()
+            # The read loop is inline, not a coroutine of its own: an idle
+            # socket parks here, and each coroutine it holds is ~0.2 KiB.
+            receive = self._ws.receive
+            while True:
+                if self._close is not None:
+                    break
+                if self._outbox.closing:
+                    # The outbox gave up (slow consumer, or the client vanished).
+                    self.request_close(CloseCode.SLOW_CONSUMER, flush=False)
+                    break
+                self._parked = True
+                try:
+                    message = await receive()
+                except asyncio.CancelledError:
+                    if self._interrupting:
+                        self._interrupting = False
+                        task = asyncio.current_task()
+                        if task is not None and task.uncancel() == 0:
+                            continue  # only our interruption: the loop's checks end it
+                    raise
+                finally:
+                    self._parked = False
+                if message["type"] == "websocket.disconnect":
+                    self.client_close_code = int(message.get("code", 1005))
+                    break
+                await self._on_frame(message)
         finally:
-            self._expiry.cancel()
+            expiries.discard(self._expiry, self)
             self._task = None
             await self._unsubscribe_all()
             if self._close is not None:
@@ -269,33 +296,8 @@ class Session:
         outbox = self._outbox
         return outbox.close_code_sent or self.client_close_code or outbox.close_code
 
-    async def _read_loop(self) -> None:
-        receive = self._ws.receive
-        while True:
-            if self._close is not None:
-                return
-            if self._outbox.closing:
-                # The outbox gave up (slow consumer, or the client vanished).
-                self.request_close(CloseCode.SLOW_CONSUMER, flush=False)
-                return
-            self._parked = True
-            try:
-                message = await receive()
-            except asyncio.CancelledError:
-                if self._interrupting:
-                    self._interrupting = False
-                    task = asyncio.current_task()
-                    if task is not None and task.uncancel() == 0:
-                        continue  # only our interruption: the loop's checks end it
-                raise
-            finally:
-                self._parked = False
-            if message["type"] == "websocket.disconnect":
-                self.client_close_code = int(message.get("code", 1005))
-                return
-            await self._on_frame(message)
-
-    def _expired(self) -> None:
+    def expired(self) -> None:
+        """The token expired (told by ``services.expiries``)."""
         self.request_close(CloseCode.TOKEN_EXPIRED, flush=False)
 
     # --- one frame -------------------------------------------------------------------

@@ -169,3 +169,21 @@ async def test_failed_steps_warn_once_until_one_succeeds(caplog: pytest.LogCaptu
         await s.tracker.unfollowed(*rooms[2][:2])
     levels = [r.levelname for r in caplog.records if r.name == "rooms_ws.presence"]
     assert levels == ["WARNING", "INFO", "WARNING"]
+
+
+async def test_a_followed_pair_holds_no_lock_between_steps() -> None:
+    # 10,000 idle followers held 10,000 asyncio.Locks (~0.4 KiB each) for nothing.
+    s = Setup()
+    gated = _Gated(s.cache)
+    tracker = PresenceTracker(gated, s.clock, timeout_s=TIMEOUT_S, instance="here")
+    room_id, ann, _ = await a_room(s.cache)
+    first = asyncio.ensure_future(tracker.followed(room_id, ann))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(tracker.unfollowed(room_id, ann))
+    third = asyncio.ensure_future(tracker.followed(room_id, ann))
+    await asyncio.sleep(0)
+    assert len(tracker._locks) == 1  # the three steps of the pair, one after the other
+    gated.gate.set()
+    await asyncio.gather(first, second, third)
+    assert s.connected(room_id, 0)
+    assert tracker._locks == {}

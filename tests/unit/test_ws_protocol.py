@@ -203,3 +203,12 @@ async def test_a_request_websockets_refuses_is_answered_at_once() -> None:
         await settle()
     assert transport.written.startswith(b"HTTP/1.1 431")
     assert transport.closed
+
+
+async def test_a_parsed_read_is_not_held_by_the_emptied_backlog() -> None:
+    # An idle socket kept the bytes of its last read (and a view of them) alive.
+    protocol, _, app = await open_protocol()
+    protocol.data_received(frame(TEXT, b"hello"))
+    await settle()
+    assert app.received[-1]["text"] == "hello"
+    assert protocol._backlog.obj == b""
