@@ -8,7 +8,8 @@ divided by its requests is that type's cost. A first ``quiet`` window of
 connected and in its room but silent (keepalive pings, housekeeping) is the
 background the parent subtracts, pro rata, from the others.
 
-- ``quiet``: nothing sent, after every guest has joined;
+- ``quiet``: nothing sent, ``SETTLE_S`` after every guest has joined (the
+  joins' own trailing work is not background);
 
 - ``join``: every guest joins its room by code (``parallel`` requests in flight);
 - ``set_ready``: for ``duration_s``, requests at ``rate`` per second, each by a
@@ -39,6 +40,7 @@ from benchmarks.wsclient import Compression, close_all, open_all
 
 WINDOWS = ("join_room", "set_ready", "leave_room")
 QUIET = "quiet"
+SETTLE_S = 3.0
 STRAGGLER_WAIT_S = 2.0
 _CREATE = {"visibility": "private", "max_players": 4, "ruleset_id": "classic", "ruleset_config": {}}
 
@@ -80,6 +82,9 @@ async def _crowd(channel: Connection, plan: CrowdPlan) -> CrowdResult:
         ids, codes = await _create_all(rooms, plan.parallel, result)
         guests = [(m, {"code": codes[r]}) for r, room in enumerate(rooms) for m in room[1:]]
         await _burst(channel, "join_room", guests, plan.parallel, result)
+        # What the joins left in flight (presence steps, events still being
+        # written) is theirs, not the background: let it finish first.
+        await asyncio.sleep(SETTLE_S)
         mark(channel, f"{QUIET} start")
         await asyncio.sleep(plan.duration_s)
         mark(channel, f"{QUIET} stop")
