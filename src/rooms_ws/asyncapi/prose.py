@@ -149,7 +149,8 @@ CLOSE_CODES: dict[int, tuple[str, str]] = {
         "reconnect (to any instance) and resend every unanswered request, same ids",
     ),
     CloseCode.TOKEN_EXPIRED: (
-        "the token expired while connected; frames after exp were not processed",
+        "the token expired while connected (sent within a second of exp);"
+        " frames after exp were not processed",
         "reconnect with a fresh token, resend unanswered requests",
     ),
     CloseCode.RATE_ABUSE: (
