@@ -12,7 +12,6 @@ more hold, then released as any other: nothing is held for ever.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from rooms_domain.model import RoomId, UserId
@@ -25,10 +24,11 @@ logger = logging.getLogger("rooms_domain.held_seat")
 class HeldSeats:
     """The lobby's side of the hold; without presence (None) nothing is ever held."""
 
-    def __init__(self, presence: Presence | None, clock: Clock, *, timeout_s: float) -> None:
+    def __init__(self, presence: Presence | None, clock: Clock) -> None:
+        # No timer of ours around the calls: the port bounds each one itself
+        # (its Redis timeout), which also keeps the room's lock short.
         self._presence = presence
         self._clock = clock
-        self._timeout_s = timeout_s  # the room's lock is held meanwhile: keep it short
 
     async def is_held(self, room_id: RoomId, user_id: UserId) -> bool:
         """Whether the user's seat is held; False when presence cannot say (then no
@@ -36,8 +36,7 @@ class HeldSeats:
         if self._presence is None:
             return False
         try:
-            async with asyncio.timeout(self._timeout_s):
-                return await self._presence.is_held(room_id, user_id)
+            return await self._presence.is_held(room_id, user_id)
         except Exception as exc:
             self._unknown("read", room_id, exc)
             return False
@@ -51,8 +50,7 @@ class HeldSeats:
         if self._presence is None:
             return
         try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._presence.postpone(room_id, user_id, self._clock.now_ms())
+            await self._presence.postpone(room_id, user_id, self._clock.now_ms())
         except Exception as exc:
             self._unknown("postponed", room_id, exc)
 

@@ -92,7 +92,7 @@ class LiveSteps:
         self._live_state = live_state
         self._clock = clock
         self._live_state_timeout_s = live_state_timeout_s
-        self._held_seats = HeldSeats(presence, clock, timeout_s=live_state_timeout_s)
+        self._held_seats = HeldSeats(presence, clock)
 
     async def _apply(
         self,
